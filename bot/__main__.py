@@ -1,0 +1,138 @@
+"""Command line: `python -m bot COMMAND` (run, serve, migrate, train, queue, texter, endpoints, users, block)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.gateway.app import create_app
+    from bot.store.db import migrate
+
+    migrate(settings.database_url)
+    web.run_app(
+        create_app(settings), host=settings.gateway_host, port=settings.gateway_port, print=None,
+        access_log=None,
+    )
+    return 0
+
+
+def _queue(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.handoff.queue import AgingRule, queue_snapshot
+    from bot.store.db import Database
+
+    async def snapshot() -> list[dict]:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            return await queue_snapshot(db, AgingRule())
+        finally:
+            await db.close()
+
+    rows = asyncio.run(snapshot())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("Nobody is waiting.")
+    for row in rows:
+        u = row["urgency"]
+        wait = f"{row['waiting_seconds'] // 60}m" if row["state"] == "waiting" else "active"
+        reasons = "; ".join(u["reasons"][:2])
+        print(f"{u['level'].upper():9} {u['score']:3}  {wait:>6}  {row['conversation_id']}  {reasons}")
+    return 0
+
+
+def _texter(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.texter import chat
+
+    url = args.gateway or f"http://127.0.0.1:{settings.gateway_port}"
+    asyncio.run(chat(settings, args.phone, url))
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.store.db import migrate
+
+    migrate(settings.database_url)
+    print("Database is at the latest schema.")
+    return 0
+
+
+def _train(_settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runner import ensure_model
+
+    print(ensure_model(force=args.force))
+    return 0
+
+
+def _run(_settings: Settings, _args: argparse.Namespace) -> int:
+    from bot.runner import run
+
+    return run()
+
+
+def _endpoints(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.rasa_endpoints import write
+
+    print(write(settings, Path(args.out), action_url=args.action_url))
+    return 0
+
+
+COMMANDS = {
+    "run": (_run, "prepare everything and start actions, Rasa and the gateway (what `make run` does)"),
+    "serve": (_serve, "run the gateway only"),
+    "migrate": (_migrate, "bring the database to the latest schema"),
+    "train": (_train, "train the Rasa model if the training data changed"),
+    "queue": (_queue, "print the waiting and active conversations, highest priority first"),
+    "texter": (_texter, "text the running assistant from this terminal (local, signed webhooks)"),
+    "endpoints": (_endpoints, "write Rasa's endpoints file for this environment"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_fn, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == "queue":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "texter":
+            p.add_argument("--phone", default="+15555550100", help="the pretend texter's number")
+            p.add_argument("--gateway", help="gateway URL (default http://127.0.0.1:GATEWAY_PORT)")
+        if name == "train":
+            p.add_argument("--force", action="store_true")
+        if name == "endpoints":
+            p.add_argument("--out", default="var/endpoints.yml")
+            p.add_argument("--action-url")
+    _register_extra(sub)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(settings, args) or 0)
+    return COMMANDS[args.command][0](settings, args)
+
+
+def _register_extra(sub: argparse._SubParsersAction) -> None:
+    """Commands contributed by the console (users) and the gateway's abuse controls (block list)."""
+    try:
+        from bot.console.cli import register
+    except ImportError:
+        return
+    register(sub)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

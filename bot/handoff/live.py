@@ -1,0 +1,28 @@
+"""Live updates inside one gateway process: the router and outbox publish, console WebSockets subscribe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+
+class LiveHub:
+    """Fan-out of small JSON events (no message bodies) to every subscriber; a slow subscriber drops events."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._maxsize = maxsize
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._maxsize)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)

@@ -1,0 +1,199 @@
+"""The counselor queue: enqueue with context, re-score on new texts, rank with aging, claim atomically.
+
+Ranking rule (explicit and configurable): imminent risk always comes first; everyone else is ranked by
+``urgency score + min(minutes waited x AGING_POINTS_PER_MINUTE, AGING_CAP)``, then by time waited. With the
+defaults (1 point a minute, at most 30) a low-risk texter (score 10-39) gains on a moderate one (40-64) as they
+wait, but never overtakes a high-risk (65-89) or imminent one: nobody starves, and risk still leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.handoff.context import HandoffContext, screener_answers
+from bot.store.db import Database
+from bot.store.models import AuditEvent, Conversation, Message, utcnow
+from bot.triage import LEVELS, Urgency, assess
+
+OPEN_STATES = ("intake", "waiting", "active")
+
+
+@dataclass(frozen=True)
+class AgingRule:
+    points_per_minute: float = 1.0
+    cap: float = 30.0
+
+    def priority(self, conv: Conversation, now: datetime) -> float:
+        if conv.urgency_level == "imminent":
+            return 1000.0 + conv.urgency_score
+        waited = max(0.0, (now - (conv.queued_at or now)).total_seconds() / 60.0)
+        return conv.urgency_score + min(waited * self.points_per_minute, self.cap)
+
+
+def rank(conversations: Sequence[Conversation], rule: AgingRule, now: datetime | None = None) -> list[Conversation]:
+    """Highest priority first; ties go to whoever has waited longest."""
+    now = now or utcnow()
+    return sorted(conversations, key=lambda c: (-rule.priority(c, now), c.queued_at or now, c.id))
+
+
+def urgency_of(conv: Conversation) -> Urgency:
+    return Urgency(
+        level=conv.urgency_level or "none",
+        score=conv.urgency_score or 0,
+        reasons=tuple(conv.urgency_reasons or ()),
+        needs=tuple(conv.needs or ()),
+    )
+
+
+def apply_urgency(conv: Conversation, urgency: Urgency) -> bool:
+    """Store a new urgency on the conversation; urgency never drops. True when it rose."""
+    current = urgency_of(conv)
+    if LEVELS.index(urgency.level) < LEVELS.index(current.level) or (
+        urgency.level == current.level and urgency.score <= current.score
+    ):
+        merged_needs = sorted(set(current.needs) | set(urgency.needs))
+        if merged_needs != sorted(current.needs):
+            conv.needs = merged_needs
+        return False
+    conv.urgency_level = urgency.level
+    conv.urgency_score = urgency.score
+    conv.urgency_reasons = list(urgency.reasons)
+    conv.needs = sorted(set(current.needs) | set(urgency.needs))
+    return True
+
+
+async def enqueue(session: AsyncSession, conv: Conversation, ctx: HandoffContext) -> None:
+    """Put a conversation in the queue with its handoff context (inside the caller's transaction)."""
+    apply_urgency(conv, ctx.urgency)
+    conv.context = ctx.to_dict()
+    conv.handoff_reason = ctx.reason
+    conv.intake_complete = ctx.intake_complete
+    if conv.state == "intake":
+        conv.state = "waiting"
+        conv.queued_at = utcnow()
+    session.add(AuditEvent(kind="queued", conversation_id=conv.id, data={"level": conv.urgency_level}))
+
+
+async def texter_texts(session: AsyncSession, conversation_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(Message.body)
+        .where(Message.conversation_id == conversation_id, Message.direction == "in")
+        .order_by(Message.id)
+    )
+    return [b for b in rows if b]
+
+
+async def rescore(session: AsyncSession, conv: Conversation) -> bool:
+    """Re-score a queued or active conversation with all the texter's texts; True when urgency rose."""
+    answers = (conv.context or {}).get("answers") or {}
+    urgency = assess(
+        await texter_texts(session, conv.id),
+        screener_answers(answers),
+        safe_now=answers.get("safe_now"),
+        floor=urgency_of(conv),
+    )
+    return apply_urgency(conv, urgency)
+
+
+async def open_conversations(db: Database, states: Sequence[str] = ("waiting", "active")) -> list[Conversation]:
+    async with db.session() as s:
+        rows = await s.scalars(select(Conversation).where(Conversation.state.in_(states)))
+        return list(rows)
+
+
+async def queue_snapshot(db: Database, rule: AgingRule) -> list[dict]:
+    """Waiting then active conversations, highest priority first, as plain dicts (the CLI's JSON)."""
+    now = utcnow()
+    convs = await open_conversations(db)
+    waiting = rank([c for c in convs if c.state == "waiting"], rule, now)
+    active = rank([c for c in convs if c.state == "active"], rule, now)
+    out = []
+    for position, conv in enumerate(waiting + active, start=1):
+        out.append(
+            {
+                "conversation_id": conv.id,
+                "state": conv.state,
+                "position": position if conv.state == "waiting" else None,
+                "urgency": {
+                    "level": conv.urgency_level,
+                    "score": conv.urgency_score,
+                    "reasons": list(conv.urgency_reasons or []),
+                },
+                "needs": list(conv.needs or []),
+                "waiting_seconds": int((now - (conv.queued_at or now)).total_seconds())
+                if conv.state == "waiting"
+                else 0,
+                "intake_complete": bool(conv.intake_complete),
+                "handoff_reason": conv.handoff_reason,
+                "summary": (conv.context or {}).get("summary", ""),
+                "counselor_id": conv.counselor_id,
+            }
+        )
+    return out
+
+
+async def position_in_queue(session: AsyncSession, conv: Conversation, rule: AgingRule) -> int:
+    rows = await session.scalars(select(Conversation).where(Conversation.state == "waiting"))
+    ranked = rank(list(rows), rule)
+    for i, c in enumerate(ranked, start=1):
+        if c.id == conv.id:
+            return i
+    return 0
+
+
+async def claim_next(db: Database, counselor_id: int, rule: AgingRule) -> Conversation | None:
+    """Claim the highest-priority waiting conversation for a counselor; two claimers never get the same one.
+
+    Candidates are ranked first, then taken one by one with a compare-and-set from waiting to active (on
+    PostgreSQL after ``FOR UPDATE SKIP LOCKED``, so a row another counselor is taking is skipped, not waited on).
+    """
+    now = utcnow()
+    async with db.session() as s:
+        rows = await s.scalars(select(Conversation).where(Conversation.state == "waiting"))
+        candidates = [c.id for c in rank(list(rows), rule, now)]
+    for conv_id in candidates:
+        claimed = await claim(db, conv_id, counselor_id, expect_state="waiting")
+        if claimed is not None:
+            return claimed
+    return None
+
+
+async def claim(
+    db: Database, conv_id: str, counselor_id: int, *, expect_state: str = "waiting"
+) -> Conversation | None:
+    """Take one conversation if it is still in ``expect_state``; None when someone else got there first."""
+    async with db.transaction() as s:
+        if db.postgres:
+            locked = await s.scalar(
+                select(Conversation.id)
+                .where(Conversation.id == conv_id, Conversation.state == expect_state)
+                .with_for_update(skip_locked=True)
+            )
+            if locked is None:
+                return None
+        result = await s.execute(
+            update(Conversation)
+            .where(Conversation.id == conv_id, Conversation.state == expect_state)
+            .values(state="active", counselor_id=counselor_id, claimed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return None
+        s.add(AuditEvent(kind="claimed", conversation_id=conv_id, user_id=counselor_id, data={}))
+        return await s.get(Conversation, conv_id)
+
+
+async def active_count(session: AsyncSession, counselor_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(Conversation.counselor_id == counselor_id, Conversation.state == "active")
+        )
+        or 0
+    )

@@ -1,0 +1,187 @@
+"""`make run`: prepare (database, spaCy pipeline, Rasa model when the data changed), then start the action
+server, the Rasa server and the gateway together, health-checked; Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.rasa_endpoints import write as write_endpoints
+from bot.settings import ROOT, Settings
+from bot.store.db import migrate
+
+MODEL_DIR = ROOT / "models"
+MODEL_NAME = "intake"
+SPACY_DIR = ROOT / "build" / "spacy_en"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules.yml", "data/stories.yml")
+
+
+def rasa_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def training_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = ROOT / name
+        files = sorted(path.rglob("*.yml")) if path.is_dir() else [path]
+        for f in files:
+            if f.exists():
+                digest.update(str(f.relative_to(ROOT)).encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def model_path() -> Path:
+    return MODEL_DIR / f"{MODEL_NAME}.tar.gz"
+
+
+def ensure_spacy() -> None:
+    if not (SPACY_DIR / "meta.json").exists():
+        print("Building the project's spaCy pipeline (no download needed)...", flush=True)
+        subprocess.run([sys.executable, "-m", "bot.nlp", "build", str(SPACY_DIR)], cwd=ROOT, check=True)
+
+
+def ensure_model(force: bool = False) -> Path:
+    """Train when the training data changed since the last model (or there is none)."""
+    ensure_spacy()
+    stamp = MODEL_DIR / ".fingerprint"
+    fingerprint = training_fingerprint()
+    if not force and model_path().exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return model_path()
+    print("Training the Rasa model (the data changed or there is no model yet)...", flush=True)
+    started = time.monotonic()
+    subprocess.run(
+        [bin_path("rasa"), "train", "--fixed-model-name", MODEL_NAME, "--out", str(MODEL_DIR)],
+        cwd=ROOT,
+        env=rasa_env(),
+        check=True,
+    )
+    stamp.write_text(fingerprint)
+    print(f"Trained in {time.monotonic() - started:.0f} s.", flush=True)
+    return model_path()
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    health_url: str
+    popen: subprocess.Popen | None = None
+
+
+def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
+    rasa_port = settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]
+    return [
+        Proc(
+            "actions",
+            [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(settings.action_port)],
+            f"http://127.0.0.1:{settings.action_port}/health",
+        ),
+        Proc(
+            "rasa",
+            [
+                bin_path("rasa"), "run", "--model", str(model_path()), "--port", rasa_port,
+                "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
+            ],
+            f"http://127.0.0.1:{rasa_port}/webhooks/rest/",
+        ),
+        Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health"),
+    ]
+
+
+def wait_healthy(proc: Proc, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with code {proc.popen.returncode}")
+        try:
+            with urllib.request.urlopen(proc.health_url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{proc.name} did not become healthy within {timeout:.0f} s ({proc.health_url})")
+
+
+def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc]:
+    """Start actions, Rasa and the gateway; return once all three answer their health checks."""
+    endpoints_file = write_endpoints(settings, settings.var_dir / "endpoints.yml")
+    procs = processes(settings, endpoints_file)
+    env = rasa_env()
+    for proc in procs:
+        out = None
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
+        proc.popen = subprocess.Popen(
+            proc.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
+    try:
+        for proc in procs:
+            wait_healthy(proc, timeout=240)
+    except Exception:
+        stop_stack(procs)
+        raise
+    return procs
+
+
+def stop_stack(procs: list[Proc]) -> None:
+    for proc in procs:
+        if proc.popen is not None and proc.popen.poll() is None:
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+    for proc in procs:
+        if proc.popen is not None:
+            try:
+                proc.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+
+
+def run() -> int:
+    settings = Settings.from_env()
+    started = time.monotonic()
+    migrate(settings.database_url)
+    ensure_model()
+    print("Starting the action server, the Rasa server and the gateway...", flush=True)
+    procs = start_stack(settings, log_dir=settings.var_dir / "logs")
+    base = f"http://127.0.0.1:{settings.gateway_port}"
+    print(
+        f"\nReady in {time.monotonic() - started:.0f} s.\n"
+        f"  Gateway:      {base} (Twilio webhook: {settings.public_base_url}/twilio/sms)\n"
+        f"  Console:      {base}/console  (first account: .venv/bin/python -m bot create-user NAME --role admin)\n"
+        f"  Text it:      .venv/bin/python -m bot texter     (in another terminal; no Twilio account needed)\n"
+        f"  Queue:        .venv/bin/python -m bot queue --json\n"
+        f"  Logs:         {settings.var_dir / 'logs'}\n"
+        "Press Ctrl-C to stop all three.",
+        flush=True,
+    )
+    try:
+        while all(p.popen is not None and p.popen.poll() is None for p in procs):
+            time.sleep(1)
+        dead = [p.name for p in procs if p.popen is not None and p.popen.poll() is not None]
+        print(f"Stopped: {', '.join(dead)} exited; stopping the rest.", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+        return 0
+    finally:
+        stop_stack(procs)

@@ -1,0 +1,126 @@
+"""One typed settings object, read from the environment, with safe defaults for a local run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = ROOT / "var"
+
+
+def _env(name: str, default: str = "") -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def _local_secret(var_dir: Path, name: str) -> str:
+    """A secret generated once per checkout for local runs (never used when the environment sets one)."""
+    path = var_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway, CLI and actions need to know about their surroundings."""
+
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""
+    redis_url: str = ""
+    # Twilio
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_number: str = "+15550000000"
+    twilio_api_base_url: str = "https://api.twilio.com"
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Processes
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_port: int = 5055
+    rasa_timeout: float = 8.0
+    # Privacy: one secret derives both the phone-number encryption key and the hashing key
+    privacy_key: str = field(default="", repr=False)
+    # Behaviour
+    send_timeout: float = 10.0
+    send_max_attempts: int = 5
+    merge_window: float = 1.5
+    rate_limit_per_minute: int = 20
+    max_body_chars: int = 5000
+    log_level: str = "INFO"
+    # Queue and console
+    aging_points_per_minute: float = 1.0
+    aging_cap: float = 30.0
+    max_active_per_counselor: int = 3
+    alert_high_wait_seconds: int = 300  # alert supervisors when a high-risk texter waits longer
+    alert_imminent_wait_seconds: int = 60
+    alert_webhook_url: str = ""  # optional: POSTed a JSON alert (no message bodies, no numbers)
+    waiting_notice_seconds: int = 600  # "still here" text to a waiting texter, at most this often
+    idle_close_seconds: int = 3600  # a waiting/active conversation silent this long is closed
+    session_hours: int = 12
+
+    @property
+    def local_sms(self) -> bool:
+        """No Twilio account configured: outbound texts go to the local outbox instead of the API."""
+        return not self.twilio_account_sid
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("VAR_DIR", str(DEFAULT_VAR_DIR)))
+        port = _int("GATEWAY_PORT", 8080)
+        return cls(
+            var_dir=var_dir,
+            database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'crisis.db'}"),
+            redis_url=_env("REDIS_URL"),
+            twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=_env("TWILIO_AUTH_TOKEN") or _local_secret(var_dir, "local_twilio_token"),
+            twilio_number=_env("TWILIO_NUMBER", "+15550000000"),
+            twilio_api_base_url=_env("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+            public_base_url=_env("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}").rstrip("/"),
+            gateway_host=_env("GATEWAY_HOST", "127.0.0.1"),
+            gateway_port=port,
+            rasa_url=_env("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+            action_port=_int("ACTION_PORT", 5055),
+            rasa_timeout=_float("RASA_TIMEOUT", 8.0),
+            privacy_key=_env("PRIVACY_KEY") or _local_secret(var_dir, "privacy.key"),
+            send_timeout=_float("SEND_TIMEOUT", 10.0),
+            send_max_attempts=_int("SEND_MAX_ATTEMPTS", 5),
+            merge_window=_float("MERGE_WINDOW", 1.5),
+            rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 20),
+            max_body_chars=_int("MAX_BODY_CHARS", 5000),
+            log_level=_env("LOG_LEVEL", "INFO"),
+            aging_points_per_minute=_float("AGING_POINTS_PER_MINUTE", 1.0),
+            aging_cap=_float("AGING_CAP", 30.0),
+            max_active_per_counselor=_int("MAX_ACTIVE_PER_COUNSELOR", 3),
+            alert_high_wait_seconds=_int("ALERT_HIGH_WAIT_SECONDS", 300),
+            alert_imminent_wait_seconds=_int("ALERT_IMMINENT_WAIT_SECONDS", 60),
+            alert_webhook_url=_env("ALERT_WEBHOOK_URL"),
+            waiting_notice_seconds=_int("WAITING_NOTICE_SECONDS", 600),
+            idle_close_seconds=_int("IDLE_CLOSE_SECONDS", 3600),
+            session_hours=_int("SESSION_HOURS", 12),
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_base_url.startswith("https://")

@@ -1,0 +1,1 @@
+"""SMS: the Twilio webhook, signatures, keywords, segmenting, the durable inbox and outbox, and sending."""

@@ -1,0 +1,1 @@
+"""Store: the SQLAlchemy models, the database connection, and the Alembic migrations."""
