@@ -1,4 +1,4 @@
-"""Command line: `python -m bot COMMAND` (run, serve, migrate, train, queue, texter, endpoints, users, block)."""
+"""Command line: `python -m bot COMMAND`; `python -m bot --help` lists the commands."""
 
 from __future__ import annotations
 
@@ -87,6 +87,29 @@ def _endpoints(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _block(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.privacy import Privacy
+    from bot.sms.blocklist import blocked_refs, set_blocked
+    from bot.store.db import Database
+
+    async def work() -> int:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            if args.command == "blocked":
+                for ref, reason in await blocked_refs(db):
+                    print(f"{ref}  {reason}")
+                return 0
+            changed = await set_blocked(
+                db, Privacy(settings.privacy_key), args.phone, args.command == "block", args.reason or ""
+            )
+            print(("Done." if changed else "Nothing to change.") + f" ({args.command})")
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(work())
+
+
 COMMANDS = {
     "run": (_run, "prepare everything and start actions, Rasa and the gateway (what `make run` does)"),
     "serve": (_serve, "run the gateway only"),
@@ -95,6 +118,9 @@ COMMANDS = {
     "queue": (_queue, "print the waiting and active conversations, highest priority first"),
     "texter": (_texter, "text the running assistant from this terminal (local, signed webhooks)"),
     "endpoints": (_endpoints, "write Rasa's endpoints file for this environment"),
+    "block": (_block, "block a number (abuse): it gets one notice, then nothing"),
+    "unblock": (_block, "unblock a number"),
+    "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
 }
 
 
@@ -110,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--gateway", help="gateway URL (default http://127.0.0.1:GATEWAY_PORT)")
         if name == "train":
             p.add_argument("--force", action="store_true")
+        if name in ("block", "unblock"):
+            p.add_argument("phone", help="the number, as +15551234567")
+            p.add_argument("--reason", help="why (kept, shown to staff)")
         if name == "endpoints":
             p.add_argument("--out", default="var/endpoints.yml")
             p.add_argument("--action-url")

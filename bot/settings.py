@@ -56,6 +56,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     action_port: int = 5055
     rasa_timeout: float = 8.0
+    inbox_workers: int = 8  # 0 = store-only (texts wait in the durable inbox for another instance)
     # Privacy: one secret derives both the phone-number encryption key and the hashing key
     privacy_key: str = field(default="", repr=False)
     # Behaviour
@@ -103,6 +104,7 @@ class Settings:
             rasa_url=_env("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
             action_port=_int("ACTION_PORT", 5055),
             rasa_timeout=_float("RASA_TIMEOUT", 8.0),
+            inbox_workers=_int("INBOX_WORKERS", 8),
             privacy_key=_env("PRIVACY_KEY") or _local_secret(var_dir, "privacy.key"),
             send_timeout=_float("SEND_TIMEOUT", 10.0),
             send_max_attempts=_int("SEND_MAX_ATTEMPTS", 5),

@@ -41,7 +41,11 @@ def create_app(settings: Settings | None = None, *, with_console: bool = True) -
         yield
         await gateway.close()
 
+    async def on_shutdown(_app: web.Application) -> None:
+        gateway.request_stop()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
     app.router.add_get("/health", health)
     app.router.add_post("/twilio/sms", webhook.inbound_sms)
     app.router.add_post("/twilio/status", webhook.status_callback)

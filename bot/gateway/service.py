@@ -55,7 +55,7 @@ class Gateway:
         self.outbox = Outbox(
             self.db,
             self.privacy,
-            make_sender(settings),
+            LocalSender(),  # replaced in start(): the Twilio client must be made inside the event loop
             status_callback=None if settings.local_sms else settings.public_base_url + "/twilio/status",
             policy=SendPolicy(timeout=settings.send_timeout, max_attempts=settings.send_max_attempts),
             on_change=self.hub.publish,
@@ -64,21 +64,26 @@ class Gateway:
         self.router: Router | None = None
         self._tasks: list[asyncio.Task] = []
 
-    async def start(self, *, workers: int = 8) -> None:
+    async def start(self) -> None:
         self.http = aiohttp.ClientSession()
+        self.outbox.sender = make_sender(self.settings)
         rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http)
         self.router = Router(
             self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox.wake
         )
-        self._tasks = [asyncio.create_task(self._inbox_worker()) for _ in range(workers)]
+        self._tasks = [asyncio.create_task(self._inbox_worker()) for _ in range(self.settings.inbox_workers)]
         self._tasks.append(asyncio.create_task(self.outbox.run(self.stop)))
         self._tasks.append(asyncio.create_task(run_jobs(self, self.stop)))
         self.wake_inbox.set()  # resume whatever a previous run stored but did not finish
 
-    async def close(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the workers to finish their current text and stop (aiohttp waits for them on shutdown)."""
         self.stop.set()
         self.wake_inbox.set()
         self.outbox.wake.set()
+
+    async def close(self) -> None:
+        self.request_stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

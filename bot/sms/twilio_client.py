@@ -7,6 +7,7 @@ A sender makes ONE attempt and classifies the outcome; retries, backoff and orde
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 TWILIO_API = "https://api.twilio.com"
+# Twilio's HTTP client logs query strings at INFO (a To= number when listing messages): keep it to warnings.
+_twilio_log = logging.getLogger("bot.sms.twilio_http")
+_twilio_log.setLevel(logging.WARNING)
 OPTED_OUT_CODE = 21610
 
 
@@ -51,7 +55,7 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
     """Twilio's own async HTTP client with the API host swapped (tests' fake API, or a proxy)."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
+        super().__init__(timeout=timeout, logger=_twilio_log)
         self._base = base_url.rstrip("/")
 
     async def request(self, method, url, *args, **kwargs):  # type: ignore[override]
@@ -61,7 +65,7 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
 
 
 class TwilioSender:
-    """Sends through the official twilio client's async API."""
+    """Sends through the official twilio client's async API. Create it inside the running event loop."""
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, base_url: str, timeout: float):
         self._http = _RebasedHttpClient(base_url, timeout)

@@ -191,3 +191,11 @@ def start_gateway_process(env: dict[str, str], log_path: Path) -> subprocess.Pop
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_healthy(Proc("gateway", [], f"http://127.0.0.1:{env['GATEWAY_PORT']}/health", proc), timeout=60)
     return proc
+
+
+async def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """Signal a process group and wait without blocking the test's event loop (it may serve the fake Twilio)."""
+    import asyncio
+
+    os.killpg(proc.pid, sig)
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: proc.wait(timeout=timeout))
