@@ -67,12 +67,16 @@ def ensure_model(force: bool = False) -> Path:
         return model_path()
     print("Training the Rasa model (the data changed or there is no model yet)...", flush=True)
     started = time.monotonic()
+    staging = MODEL_DIR / ".training"
     subprocess.run(
-        [bin_path("rasa"), "train", "--fixed-model-name", MODEL_NAME, "--out", str(MODEL_DIR)],
+        [bin_path("rasa"), "train", "--fixed-model-name", MODEL_NAME, "--out", str(staging)],
         cwd=ROOT,
         env=rasa_env(),
         check=True,
     )
+    # Swap the finished model in at once: a Rasa server starting meanwhile never reads a half-written file.
+    os.replace(staging / model_path().name, model_path())
+    staging.rmdir()
     stamp.write_text(fingerprint)
     print(f"Trained in {time.monotonic() - started:.0f} s.", flush=True)
     return model_path()

@@ -56,7 +56,6 @@ class FakeTwilio:
     _counter: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -89,11 +88,7 @@ class FakeTwilio:
         while len(self.to(phone)) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"expected {count} texts to {phone}, got {len(self.to(phone))}")
-            self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), timeout=0.2)
-            except asyncio.TimeoutError:
-                pass
+            await asyncio.sleep(0.05)
         return self.to(phone)
 
     def _authorized(self, request: web.Request) -> bool:
@@ -132,7 +127,6 @@ class FakeTwilio:
             received_at=asyncio.get_running_loop().time(),
         )
         self.messages.append(msg)
-        self.arrived.set()
         if self.slow_accepts > 0:
             self.slow_accepts -= 1
             await asyncio.sleep(self.slow_seconds)
@@ -197,6 +191,35 @@ class FakeTwilio:
         if error_code is not None:
             form["ErrorCode"] = str(error_code)
         headers = {"X-Twilio-Signature": sign(self.status_auth_token or self.auth_token, msg.status_callback, form)}
-        async with aiohttp.ClientSession() as session:
-            async with session.post(msg.status_callback, data=form, headers=headers) as resp:
-                return resp.status
+        async with aiohttp.ClientSession() as session, session.post(
+            msg.status_callback, data=form, headers=headers
+        ) as resp:
+            return resp.status
+
+
+class FakeTwilioThread:
+    """The fake API on its own event loop in a thread, for module-scoped fixtures that outlive a test's loop."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.fake = FakeTwilio()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self.fake.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def start(self) -> FakeTwilio:
+        self._thread.start()
+        self._ready.wait(10)
+        return self.fake
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

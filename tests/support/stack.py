@@ -149,10 +149,11 @@ class Texter:
 
     async def post(self, form: dict[str, str], *, signature: str | None = None, path: str = "/twilio/sms") -> int:
         sig = signature if signature is not None else sign(self.auth_token, self.public + path, form)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.base_url + path, data=form, headers={"X-Twilio-Signature": sig}) as resp:
-                await resp.read()
-                return resp.status
+        async with aiohttp.ClientSession() as session, session.post(
+            self.base_url + path, data=form, headers={"X-Twilio-Signature": sig}
+        ) as resp:
+            await resp.read()
+            return resp.status
 
     async def text(self, body: str, **overrides: str) -> int:
         return await self.post(self.form(body, **overrides))
