@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -21,7 +22,7 @@ from bot.handoff.context import HandoffContext, build_context
 from bot.handoff.live import LiveHub
 from bot.settings import Settings
 from bot.sms import outbox, replies
-from bot.sms.inbox import Inbox
+from bot.sms.inbox import LEASE, Inbox
 from bot.sms.keywords import Keyword, classify
 from bot.store.db import Database
 from bot.store.models import AuditEvent, Conversation, Message, RateCounter, Texter, utcnow
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_RASA_CHARS = 2000
 NOTICE_INTERVAL = timedelta(hours=1)
+RENEW_AFTER = LEASE.total_seconds() / 3
 
 
 def new_conversation_id() -> str:
@@ -58,6 +60,7 @@ class Router:
         self.wake_outbox = wake_outbox
 
     async def handle_texter(self, texter_id: int) -> None:
+        renewed = time.monotonic()  # the lease was just taken
         if self.settings.merge_window > 0:
             await asyncio.sleep(self.settings.merge_window)
         while True:
@@ -66,7 +69,9 @@ class Router:
                 return
             for batch in _batches(pending):
                 await self._turn(texter_id, batch)
-                await self.inbox.renew(texter_id)
+                if time.monotonic() - renewed > RENEW_AFTER:  # a write per turn only when the lease runs low
+                    await self.inbox.renew(texter_id)
+                    renewed = time.monotonic()
 
     async def _turn(self, texter_id: int, msgs: list[Message]) -> None:
         ids = [m.id for m in msgs]
@@ -129,7 +134,7 @@ class Router:
             return
 
         try:
-            reply = await self.rasa.turn(conv_id, text[:MAX_RASA_CHARS], {"message_ids": ids})
+            reply = await self.rasa.turn(conv_id, for_rasa(text), {"message_ids": ids})
         except RasaUnavailable as exc:
             log.warning("conversation %s: Rasa unavailable (%s), failing open to the queue", conv_id, exc)
             await self._fail_open(texter_id, conv_id, ids, events)
@@ -222,6 +227,12 @@ class Router:
     async def _publish(self, events: list[dict]) -> None:
         for event in events:
             await self.hub.publish(event)
+
+
+def for_rasa(text: str) -> str:
+    """What Rasa may read: never a leading "/" (Rasa would take "/restart" or "/request_human" as a command),
+    and not more than a turn needs."""
+    return text.lstrip().lstrip("/").lstrip()[:MAX_RASA_CHARS] or "(empty)"
 
 
 def _batches(pending: list[Message]) -> list[list[Message]]:

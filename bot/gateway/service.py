@@ -22,6 +22,7 @@ from bot.sms.outbox import Outbox, SendPolicy
 from bot.sms.signature import SignatureChecker
 from bot.sms.twilio_client import LocalSender, Sender, TwilioSender
 from bot.store.db import Database, migrate
+from bot.triage import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        # Build the triage analyzer before the port opens, so the first text is not kept waiting for it.
+        await asyncio.to_thread(warm_up)
         self.http = aiohttp.ClientSession()
         self.outbox.sender = make_sender(self.settings)
         rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http)

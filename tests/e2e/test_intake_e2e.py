@@ -113,7 +113,7 @@ async def test_later_texts_go_to_the_transcript_not_to_rasa(stack: Stack):
     phone = "+15555550205"
     await converse(stack, phone, ["hi", "let me talk to someone please"])
     before = len(stack.twilio.to(phone))
-    assert await stack.texter(phone).text("are you there? i have a gun in the house") == 200
+    assert await stack.texter(phone).text("are you there? i keep thinking about killing myself tonight") == 200
     await asyncio.sleep(2)
     assert len(stack.twilio.to(phone)) == before  # the bot does not answer: a counselor will
 

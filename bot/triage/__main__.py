@@ -1,0 +1,41 @@
+"""`python -m bot.triage`: score JSON lines from stdin (see bot.triage.batch); `--check` validates the lexicons
+and the referral catalog that staff edit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.triage.analyzer import get_analyzer
+from bot.triage.batch import score_lines
+from bot.triage.lexicon import LexiconError
+from bot.triage.referrals import CatalogError, load_catalog
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.triage",
+        description='Reads JSON lines {"id", "text", "answers"?} on stdin; writes {"id", "level", "score", '
+                    '"reasons", "needs"} per line.')
+    parser.add_argument("--check", action="store_true", help="validate data/lexicons and data/referrals.yml")
+    args = parser.parse_args(argv)
+    if args.check:
+        try:
+            analyzer = get_analyzer()
+            catalog = load_catalog()
+        except (LexiconError, CatalogError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"ok: {len(analyzer.lexicon.groups)} lexicon groups, {len(catalog)} referral services")
+        return 0
+    stdin = sys.stdin
+    stdin.reconfigure(errors="replace")  # type: ignore[attr-defined]
+    out = sys.stdout
+    for line in score_lines(stdin):
+        out.write(line + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

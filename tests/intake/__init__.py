@@ -1,0 +1,1 @@
+"""Unit tests of the intake logic (bot/intake) and its custom actions (actions/)."""
