@@ -344,6 +344,9 @@ class Analyzer:
             return [c for c, where in cues.get(kind, empty)
                     if where == clause and c.end >= m.start - _WINDOW and c.start <= m.end + _WINDOW]
 
+        before = [c for c, _ in cues.get("hyperbole_before", empty)]
+        after = [c for c, _ in cues.get("hyperbole_after", empty)]
+        framed = [m for m in risks if (before or after) and self._hyperbole(before, after, m, keys)]
         hits: list[Hit] = []
         for m in risks:
             if any(s.group is not m.group and ((s.start <= m.start and m.end <= s.end)
@@ -353,7 +356,9 @@ class Analyzer:
             here = clauses(m.start)
             attached = {kind: [c for c, where in cues.get(kind, empty)
                                if self._attached(c, m, keys, where == here)] for kind in _ATTACHED}
-            inside = {kind: any(m.start <= c.start and c.end <= m.end for c, _ in cues.get(kind, empty))
+            # intent inside a match must open it ("gonna kill myself"), not sit in its middle ("want to go to sleep")
+            inside = {kind: any((c.start == m.start if kind == "intent" else m.start <= c.start) and c.end <= m.end
+                                for c, _ in cues.get(kind, empty))
                       for kind in ("intent", "desire")}
             present = any(in_clause(kind, here, m) for kind in ("present", "today", "recent"))
             when, when_quote = None, ""
@@ -378,8 +383,8 @@ class Analyzer:
                 when_quote=when_quote,
                 conditional=any(c.start < m.start for c in in_clause("conditional", here, m)),
                 general=bool(in_clause("general", here, m)),
-                hyperbole=self._hyperbole([c for c, _ in cues.get("hyperbole_before", empty)],
-                                          [c for c, _ in cues.get("hyperbole_after", empty)], m, keys),
+                # overlapping matches are one statement: "i want to die" and "want to die" share the framing
+                hyperbole=any(f.start < m.end and m.start < f.end for f in framed),
             ))
         return MessageSignals(tuple(hits), soon, humor)
 

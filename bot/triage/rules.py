@@ -17,8 +17,9 @@ Across messages: thoughts plus means at hand or a method is high; plus a plan or
 imminent; thoughts plus a farewell is high; distress plus named means (pills, a dose, a firearm) is moderate.
 Distress accumulates (risk factors add up): each distress group has a weight (data/lexicons: 2 for the signs that
 predict suicide risk better than sadness, such as worthlessness, self-hatred, thwarted belongingness, emptiness;
-1 for sadness, anxiety, crying, life events), a group counts at most twice, and DISTRESS_POINTS points are moderate
-(two strong signs, one strong and two others, or four others). Hopelessness, entrapment, unbearable pain and
+1 for sadness, anxiety, crying, life events), a group counts at most PER_GROUP times, and DISTRESS_POINTS
+points are moderate (two strong signs, one strong and another, or three others, as the earlier rule of
+three distinct signs). Hopelessness, entrapment, unbearable pain and
 feeling a burden are moderate on their own (Beck, Shneidman, Joiner: stronger predictors than sadness).
 """
 
@@ -38,7 +39,7 @@ MAX_REASONS = 5
 #: Distress points that together count as moderate (risk factors accumulate; see the module docstring).
 DISTRESS_POINTS = 3
 #: Distinct phrases of one distress group that count towards DISTRESS_POINTS.
-PER_GROUP = 2
+PER_GROUP = 3
 #: Kinds of bare thoughts that hyperbole ("this exam makes me want to die") lowers when nothing backs them up.
 HYPERBOLE_KINDS = frozenset({"ideation", "death_wish", "mention"})
 QUOTE_CHARS = 40

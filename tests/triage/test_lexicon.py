@@ -47,6 +47,8 @@ def _lexicon_copy(tmp_path: Path) -> Path:
     ("groups:\n  g:\n    kind: means\n    patterns:\n      - {pills}\n", "is not text"),
     ("groups:\n  g:\n    kind: distress\n    patterns: []\n", "no patterns"),
     ("groups: [unclosed\n", "not valid YAML"),
+    ("groups:\n  g:\n    kind: distress\n    weight: 9\n    patterns: [sad]\n", "weight must be"),
+    ("groups:\n  g:\n    kind: distress\n    weight: true\n    patterns: [sad]\n", "weight must be"),
 ])
 def test_bad_lexicon_file_is_reported_with_its_name(tmp_path: Path, content: str, message: str) -> None:
     directory = tmp_path / "lexicons"
@@ -93,3 +95,35 @@ def test_sms_normalization() -> None:
     assert parse_number("twenty") == 20
     assert parse_number("lots") is None
     assert prepare("self-harm 20pills ❤️") == "self harm 20 pills ❤"
+
+
+def test_hyperbole_framing_is_marked_on_the_whole_statement() -> None:
+    analyzer = get_analyzer()
+    framed = analyzer.analyze(["when my team loses, i want to die", "this exam makes me want to kill myself",
+                               "i'd rather die than go", "i want to die because i tripped on stage"])
+    for signals in framed[:2] + framed[3:]:
+        risks = [h for h in signals.hits if h.group.kind in ("ideation", "death_wish", "mention")]
+        assert risks and all(h.hyperbole for h in risks)
+    plain = analyzer.analyze(["i want to die. when will this stop", "i want to kill myself"])
+    assert not any(h.hyperbole for s in plain for h in s.hits)
+
+
+def test_hyperbole_counts_only_when_nothing_backs_it_up() -> None:
+    analyzer = get_analyzer()
+    alone = combine(analyzer.analyze(["my little brother makes me want to die"]))
+    assert alone.level == "low" and "hyperbole?" in alone.reasons[0]
+    # a later message with a strong sign of distress backs the earlier words up
+    later = combine(analyzer.analyze(["my little brother makes me want to die", "honestly i feel worthless"]))
+    assert later.level == "moderate"
+    assert any("wish to be dead" in r and "hyperbole" not in r for r in later.reasons)
+
+
+def test_distress_adds_up_by_weight_and_names_the_signs() -> None:
+    analyzer = get_analyzer()
+    one_strong = combine(analyzer.analyze(["i feel worthless"]))
+    assert one_strong.level == "low"
+    strong_and_other = combine(analyzer.analyze(["i feel worthless", "i cry every night"]))
+    assert strong_and_other.level == "moderate"
+    assert any(r.startswith("Distress adds up: worthlessness") for r in strong_and_other.reasons)
+    # overlapping matches of one group are one phrase, not two signs
+    assert combine(analyzer.analyze(["im so lonely"])).level == "low"
