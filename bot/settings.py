@@ -74,7 +74,7 @@ class Settings:
     alert_imminent_wait_seconds: int = 60
     alert_webhook_url: str = ""  # optional: POSTed a JSON alert (no message bodies, no numbers)
     waiting_notice_seconds: int = 600  # "still here" text to a waiting texter, at most this often
-    idle_close_seconds: int = 3600  # a waiting/active conversation silent this long is closed
+    idle_close_seconds: int = 3600  # an active conversation silent this long is closed (waiting ones never)
     session_hours: int = 12
 
     @property

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import DateTime, bindparam, case, extract, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.handoff.context import HandoffContext, screener_answers
 from bot.store.db import Database
-from bot.store.models import AuditEvent, Conversation, Message, utcnow
+from bot.store.models import AuditEvent, Conversation, Message, User, utcnow
 from bot.triage import LEVELS, Urgency, assess
 
 OPEN_STATES = ("intake", "waiting", "active")
@@ -197,3 +198,146 @@ async def active_count(session: AsyncSession, counselor_id: int) -> int:
         )
         or 0
     )
+
+
+# --- Claiming with a per-counselor limit, transfers and closing (used by the console) ---------------------------
+
+
+class QueueError(Exception):
+    """A queue action that cannot be done as asked (the message is safe to show a counselor)."""
+
+
+class LimitReached(QueueError):
+    """The counselor already has as many active conversations as they may."""
+
+
+class NotAvailable(QueueError):
+    """The conversation is not in a state that allows the action (closed, or taken by someone else)."""
+
+
+def priority_sql(rule: AgingRule, now: datetime, *, postgres: bool) -> ColumnElement:
+    """``AgingRule.priority`` as a SQL expression, so the database can order and lock the top row itself."""
+    now_param = bindparam("aging_now", now, type_=DateTime)
+    if postgres:
+        minutes = extract("epoch", now_param - Conversation.queued_at) / 60.0
+    else:
+        minutes = (func.julianday(now_param) - func.julianday(Conversation.queued_at)) * 1440.0
+    waited = func.coalesce(minutes, 0.0)
+    aging = waited * rule.points_per_minute
+    capped = case((aging > rule.cap, rule.cap), (aging < 0, 0.0), else_=aging)
+    return case(
+        (Conversation.urgency_level == "imminent", 1000.0 + Conversation.urgency_score),
+        else_=Conversation.urgency_score + capped,
+    )
+
+
+async def _lock_counselor(s: AsyncSession, db: Database, counselor_id: int) -> None:
+    """Serialise one counselor's own claims so the active limit holds (SQLite's BEGIN IMMEDIATE already does)."""
+    if db.postgres:
+        await s.execute(select(User.id).where(User.id == counselor_id).with_for_update())
+
+
+async def take_next(db: Database, counselor_id: int, rule: AgingRule, limit: int) -> Conversation | None:
+    """Claim the highest-priority waiting conversation within the counselor's active limit, in one transaction.
+
+    The database ranks with the same rule as ``rank`` and, on PostgreSQL, locks the top row with
+    ``FOR UPDATE SKIP LOCKED``: concurrent claimers each get a different conversation without waiting on each
+    other. On SQLite every write transaction starts with ``BEGIN IMMEDIATE``, so claims run one at a time.
+    Raises ``LimitReached``; returns None when nobody is waiting.
+    """
+    now = utcnow()
+    async with db.transaction() as s:
+        await _lock_counselor(s, db, counselor_id)
+        if await active_count(s, counselor_id) >= limit:
+            raise LimitReached(f"You already have {limit} active conversations. Close one to take the next.")
+        query = (
+            select(Conversation.id)
+            .where(Conversation.state == "waiting")
+            .order_by(priority_sql(rule, now, postgres=db.postgres).desc(), Conversation.queued_at, Conversation.id)
+            .limit(1)
+        )
+        if db.postgres:
+            query = query.with_for_update(skip_locked=True)
+        conv_id = await s.scalar(query)
+        if conv_id is None:
+            return None
+        result = await s.execute(
+            update(Conversation)
+            .where(Conversation.id == conv_id, Conversation.state == "waiting")
+            .values(state="active", counselor_id=counselor_id, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # cannot happen under the lock; never hand out a row we did not take
+            return None
+        s.add(AuditEvent(kind="claimed", conversation_id=conv_id, user_id=counselor_id, data={"via": "take_next"}))
+        return await s.get(Conversation, conv_id)
+
+
+async def transfer(
+    db: Database, conv_id: str, to_user_id: int, by_user_id: int, *, limit: int | None = None
+) -> Conversation:
+    """Give a waiting or active conversation to a counselor (a reassignment or a take-over); the transcript
+    stays with the conversation. ``limit`` (the receiver's active limit) is checked when given."""
+    async with db.transaction() as s:
+        await _lock_counselor(s, db, to_user_id)
+        query = select(Conversation).where(Conversation.id == conv_id)
+        if db.postgres:
+            query = query.with_for_update(of=Conversation)
+        conv = await s.scalar(query)
+        if conv is None or conv.state not in ("waiting", "active"):
+            raise NotAvailable("This conversation is closed or no longer in the queue.")
+        if conv.state == "active" and conv.counselor_id == to_user_id:
+            return conv
+        if limit is not None and await active_count(s, to_user_id) >= limit:
+            raise LimitReached(f"That counselor already has {limit} active conversations.")
+        previous, from_state = conv.counselor_id, conv.state
+        conv.state = "active"
+        conv.counselor_id = to_user_id
+        conv.claimed_at = utcnow()
+        s.add(
+            AuditEvent(
+                kind="transferred",
+                conversation_id=conv.id,
+                user_id=by_user_id,
+                data={"from": previous, "to": to_user_id, "from_state": from_state},
+            )
+        )
+        return conv
+
+
+async def close(
+    db: Database,
+    conv_id: str,
+    *,
+    reason: str,
+    report: dict | None,
+    by_user_id: int | None,
+    expect_counselor: int | None = None,
+) -> Conversation:
+    """Close a conversation (or file the report of one already closed); ``expect_counselor`` guards against a
+    transfer that happened while the counselor was writing the report."""
+    async with db.transaction() as s:
+        query = select(Conversation).where(Conversation.id == conv_id)
+        if db.postgres:
+            query = query.with_for_update(of=Conversation)
+        conv = await s.scalar(query)
+        if conv is None:
+            raise NotAvailable("No such conversation.")
+        if expect_counselor is not None and conv.counselor_id != expect_counselor:
+            raise NotAvailable("This conversation was transferred to someone else.")
+        was_open = conv.state != "closed"
+        if was_open:
+            conv.state = "closed"
+            conv.closed_at = utcnow()
+            conv.closed_reason = reason
+        if report is not None:
+            conv.report = report
+        s.add(
+            AuditEvent(
+                kind="closed" if was_open else "report_filed",
+                conversation_id=conv.id,
+                user_id=by_user_id,
+                data={"reason": conv.closed_reason},
+            )
+        )
+        return conv

@@ -29,3 +29,6 @@ def queue_position(position: int) -> str:
 
 
 STILL_WAITING = "We're still here. A counselor will text you as soon as one is free. " + EMERGENCY
+IDLE_CLOSED = (
+    "We haven't heard from you in a while, so we're closing this chat. Text us any time. " + EMERGENCY
+)

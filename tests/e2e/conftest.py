@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.runner import Proc, ROOT, ensure_model, rasa_env, start_stack, stop_stack
+from bot.runner import ROOT, Proc, ensure_model, rasa_env, start_stack, stop_stack
 from bot.settings import Settings
 from tests.support.databases import backends, fresh_database
 from tests.support.fake_twilio import FakeTwilio, FakeTwilioThread

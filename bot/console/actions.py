@@ -1,0 +1,125 @@
+"""What counselors and supervisors do to conversations (take next, reply, close with report, reassign, take
+over), each checked against who is asking, and the live event each one publishes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multidict import MultiMapping
+from sqlalchemy import select
+
+from bot.console import report as reports
+from bot.console.auth import can_supervise
+from bot.console.views import conversation_view
+from bot.gateway.service import Gateway
+from bot.handoff import queue
+from bot.handoff.queue import NotAvailable, QueueError
+from bot.settings import Settings
+from bot.sms import outbox
+from bot.store.models import Conversation, Message, Texter, User, utcnow
+
+MAX_REPLY_CHARS = 1600  # ten SMS segments: a counselor's text is never silently cut
+
+
+class NotAllowed(QueueError):
+    """The user's role or assignment does not allow this action."""
+
+
+def limit_for(user: User, settings: Settings) -> int:
+    """A user's active-conversation limit: the line-wide MAX_ACTIVE_PER_COUNSELOR, lowered by the account's own
+    ``max_active`` when that is smaller (for trainees, say)."""
+    return max(1, min(user.max_active or settings.max_active_per_counselor, settings.max_active_per_counselor))
+
+
+def queue_event(conv: Conversation, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "queue",
+        "conversation_id": conv.id,
+        "state": conv.state,
+        "level": conv.urgency_level,
+        "score": conv.urgency_score,
+        "counselor_id": conv.counselor_id,
+        **extra,
+    }
+
+
+async def take_next(gw: Gateway, user: User) -> Conversation | None:
+    """Claim the highest-priority waiting conversation for ``user`` (raises LimitReached)."""
+    conv = await queue.take_next(gw.db, user.id, gw.aging, limit_for(user, gw.settings))
+    if conv is not None:
+        await gw.hub.publish(queue_event(conv))
+    return conv
+
+
+async def reply(gw: Gateway, user: User, conv_id: str, body: str) -> list[Message]:
+    """Send the assigned counselor's text through the outbox (it goes out in order, with retries)."""
+    text = body.strip()
+    if not text:
+        raise QueueError("Write something first.")
+    if len(text) > MAX_REPLY_CHARS:
+        raise QueueError(f"That is too long for SMS: keep it under {MAX_REPLY_CHARS} characters.")
+    async with gw.db.transaction() as s:
+        query = select(Conversation).where(Conversation.id == conv_id)
+        if gw.db.postgres:
+            query = query.with_for_update(of=Conversation)
+        conv = await s.scalar(query)
+        if conv is None or conv.counselor_id != user.id:
+            raise NotAllowed("Only the counselor this conversation is assigned to can reply.")
+        if conv.state != "active":
+            raise NotAvailable("This conversation is closed.")
+        texter = await s.get(Texter, conv.texter_id)
+        if texter is None or texter.opted_out:
+            raise NotAvailable("The texter opted out (STOP): nothing more can be sent.")
+        rows = await outbox.enqueue(
+            s, texter_id=conv.texter_id, conversation_id=conv.id, body=text, author="counselor", counselor_id=user.id
+        )
+    gw.outbox.wake.set()
+    await gw.hub.publish({"type": "message", "conversation_id": conv_id, "direction": "out"})
+    return rows
+
+
+async def close_with_report(gw: Gateway, user: User, conv_id: str, form: MultiMapping[Any]) -> Conversation:
+    """Close the counselor's conversation (or file the report of one closed for them) with their report,
+    kept beside what the assistant predicted."""
+    view = await conversation_view(gw.db, user, conv_id)
+    if view.counselor_id == user.id and view.state == "closed" and view.confirmed is not None:
+        raise NotAvailable("The report for this conversation was already filed.")
+    if view.counselor_id != user.id or not (view.can_close or view.needs_report):
+        raise NotAllowed("Only the counselor this conversation is assigned to can close it.")
+    confirmed = reports.from_form(form, [r.get("id") for r in view.referrals])
+    record = reports.record(view.predicted, confirmed, user_id=user.id, at=utcnow())
+    conv = await queue.close(
+        gw.db, conv_id, reason="counselor", report=record, by_user_id=user.id, expect_counselor=user.id
+    )
+    await gw.hub.publish(queue_event(conv))
+    return conv
+
+
+async def reassign(gw: Gateway, by: User, conv_id: str, to_user_id: int) -> Conversation:
+    """A supervisor gives a waiting or active conversation to a counselor within that counselor's limit."""
+    if not can_supervise(by.role):
+        raise NotAllowed("Only supervisors can reassign conversations.")
+    async with gw.db.session() as s:
+        target = await s.get(User, to_user_id)
+    if target is None or not target.active:
+        raise NotAllowed("No such active counselor.")
+    limit = None if target.id == by.id else limit_for(target, gw.settings)
+    return await _transfer(gw, by, conv_id, target.id, limit)
+
+
+async def take_over(gw: Gateway, by: User, conv_id: str) -> Conversation:
+    """A supervisor takes a conversation themselves (no limit: it is a deliberate, audited step)."""
+    if not can_supervise(by.role):
+        raise NotAllowed("Only supervisors can take over conversations.")
+    return await _transfer(gw, by, conv_id, by.id, None)
+
+
+async def _transfer(gw: Gateway, by: User, conv_id: str, to_user_id: int, limit: int | None) -> Conversation:
+    async with gw.db.session() as s:
+        previous = await s.scalar(select(Conversation.counselor_id).where(Conversation.id == conv_id))
+    conv = await queue.transfer(gw.db, conv_id, to_user_id, by.id, limit=limit)
+    await gw.hub.publish(queue_event(conv, previous_counselor_id=previous))
+    await gw.hub.publish(
+        {"type": "transfer", "conversation_id": conv.id, "counselor_id": conv.counselor_id, "from": previous}
+    )
+    return conv

@@ -1,0 +1,258 @@
+"""Periodic queue jobs run by the gateway: "still here" texts to waiting texters (spaced out, never a flood),
+supervisor alerts when a high or imminent texter waits too long (console + optional webhook), and closing active
+conversations that went silent.
+
+Rules, explicit:
+- A waiting texter gets a notice (their place in line + STILL_WAITING) WAITING_NOTICE_SECONDS after joining the
+  queue; each later gap is twice the one before (after 10 minutes, then 20 more, then 40 more, by default).
+- A waiting conversation is never closed for silence: the texter is waiting for us. Only an active conversation
+  whose texter (and counselor) have been silent for IDLE_CLOSE_SECONDS is closed; the counselor still files the
+  report afterwards.
+- A conversation alerts supervisors at most once (``Conversation.alerted_at``); the webhook gets the conversation
+  id, level and wait only: never a message body or a number.
+Every change is a compare-and-set, so several gateways running these jobs never double a text or an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.handoff.queue import AgingRule, rank
+from bot.settings import Settings
+from bot.sms import outbox, replies
+from bot.store.db import Database
+from bot.store.models import AuditEvent, Conversation, Message, Texter, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_INTERVAL = 15.0  # seconds between runs
+WEBHOOK_TIMEOUT = 5.0
+def still_waiting_text(position: int) -> str:
+    """The periodic notice: where they are in line, that we are still here, and 911 / 988."""
+    return f"{replies.queue_position(position)} {replies.STILL_WAITING}"
+
+
+@dataclass
+class JobReport:
+    """What one run did (conversation ids), for the live hub and the tests."""
+
+    noticed: list[str] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    closed: list[tuple[str, int | None]] = field(default_factory=list)  # (conversation id, counselor id)
+
+    @property
+    def sent_texts(self) -> bool:
+        return bool(self.noticed or self.closed)
+
+
+def notice_due(notices_sent: int, since: datetime, interval: int, now: datetime) -> bool:
+    """The n-th notice (n = notices_sent + 1) is due interval x 2^(n-1) after the previous one."""
+    return now - since >= timedelta(seconds=interval * (2 ** min(notices_sent, 10)))
+
+
+async def send_waiting_notices(db: Database, settings: Settings, rule: AgingRule, now: datetime) -> list[str]:
+    """Text every waiting texter whose next notice is due; returns the conversation ids."""
+    if settings.waiting_notice_seconds <= 0:
+        return []
+    notices = (
+        select(func.count())
+        .where(AuditEvent.conversation_id == Conversation.id, AuditEvent.kind == "waiting_notice")
+        .scalar_subquery()
+    )
+    async with db.session() as s:
+        rows = list(
+            await s.execute(
+                select(
+                    Conversation.id,
+                    Conversation.texter_id,
+                    Conversation.urgency_level,
+                    Conversation.urgency_score,
+                    Conversation.queued_at,
+                    Conversation.last_notice_at,
+                    Texter.opted_out,
+                    notices.label("notices"),
+                )
+                .join(Texter, Texter.id == Conversation.texter_id)
+                .where(Conversation.state == "waiting")
+            )
+        )
+    positions = {r.id: i for i, r in enumerate(rank(rows, rule, now), start=1)}
+    noticed = []
+    for r in rows:
+        since = r.last_notice_at or r.queued_at
+        if r.opted_out or since is None or not notice_due(r.notices, since, settings.waiting_notice_seconds, now):
+            continue
+        async with db.transaction() as s:
+            claimed = await s.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == r.id,
+                    Conversation.state == "waiting",
+                    Conversation.last_notice_at.is_(None)
+                    if r.last_notice_at is None
+                    else Conversation.last_notice_at == r.last_notice_at,
+                )
+                .values(last_notice_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                continue  # another gateway sent it, or the texter was just claimed
+            await outbox.enqueue(
+                s, texter_id=r.texter_id, conversation_id=r.id, body=still_waiting_text(positions[r.id]),
+                author="system",
+            )
+            s.add(AuditEvent(kind="waiting_notice", conversation_id=r.id, data={"position": positions[r.id]}))
+        noticed.append(r.id)
+    return noticed
+
+
+async def raise_alerts(db: Database, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Mark (once) every high/imminent texter waiting past their threshold; returns the alerts to send."""
+    thresholds = {"imminent": settings.alert_imminent_wait_seconds, "high": settings.alert_high_wait_seconds}
+    overdue = or_(
+        *(
+            and_(Conversation.urgency_level == level, Conversation.queued_at <= now - timedelta(seconds=secs))
+            for level, secs in thresholds.items()
+        )
+    )
+    async with db.session() as s:
+        rows = list(
+            await s.execute(
+                select(Conversation.id, Conversation.urgency_level, Conversation.queued_at).where(
+                    Conversation.state == "waiting", Conversation.alerted_at.is_(None), overdue
+                )
+            )
+        )
+    alerts = []
+    for r in rows:
+        wait = int((now - r.queued_at).total_seconds())
+        async with db.transaction() as s:
+            marked = await s.execute(
+                update(Conversation)
+                .where(Conversation.id == r.id, Conversation.alerted_at.is_(None), Conversation.state == "waiting")
+                .values(alerted_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if marked.rowcount != 1:
+                continue
+            s.add(
+                AuditEvent(
+                    kind="alert",
+                    conversation_id=r.id,
+                    data={"level": r.urgency_level, "wait_seconds": wait, "why": "waiting"},
+                )
+            )
+        alerts.append({"conversation_id": r.id, "level": r.urgency_level, "wait_seconds": wait})
+    return alerts
+
+
+async def close_silent(db: Database, settings: Settings, now: datetime) -> list[tuple[str, int | None]]:
+    """Close active conversations where neither the texter nor the counselor has written for IDLE_CLOSE_SECONDS."""
+    if settings.idle_close_seconds <= 0:
+        return []
+    cutoff = now - timedelta(seconds=settings.idle_close_seconds)
+    last_counselor = (
+        select(func.max(Message.created_at))
+        .where(Message.conversation_id == Conversation.id, Message.author == "counselor")
+        .scalar_subquery()
+    )
+    async with db.session() as s:
+        rows = list(
+            await s.execute(
+                select(
+                    Conversation.id,
+                    Conversation.texter_id,
+                    Conversation.counselor_id,
+                    Conversation.claimed_at,
+                    Conversation.last_inbound_at,
+                    last_counselor.label("last_counselor"),
+                    Texter.opted_out,
+                )
+                .join(Texter, Texter.id == Conversation.texter_id)
+                .where(Conversation.state == "active", Conversation.claimed_at <= cutoff)
+            )
+        )
+    closed = []
+    for r in rows:
+        last = max(t for t in (r.claimed_at, r.last_inbound_at, r.last_counselor) if t is not None)
+        if last > cutoff:
+            continue
+        async with db.transaction() as s:
+            done = await s.execute(
+                update(Conversation)
+                .where(Conversation.id == r.id, Conversation.state == "active")
+                .values(state="closed", closed_at=now, closed_reason="idle")
+                .execution_options(synchronize_session=False)
+            )
+            if done.rowcount != 1:
+                continue
+            if not r.opted_out:
+                await outbox.enqueue(
+                    s, texter_id=r.texter_id, conversation_id=r.id, body=replies.IDLE_CLOSED, author="system"
+                )
+            s.add(AuditEvent(kind="closed", conversation_id=r.id, data={"reason": "idle"}))
+        closed.append((r.id, r.counselor_id))
+    return closed
+
+
+async def post_webhook(http: aiohttp.ClientSession, url: str, alert: dict[str, Any]) -> bool:
+    """POST one alert (conversation id, level, wait: nothing else) to the configured webhook."""
+    body = {k: alert[k] for k in ("conversation_id", "level", "wait_seconds")}
+    try:
+        async with http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)) as resp:
+            if resp.status >= 300:
+                log.warning("alert webhook answered HTTP %s for %s", resp.status, alert["conversation_id"])
+                return False
+            return True
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        log.warning("alert webhook failed for %s: %s", alert["conversation_id"], type(exc).__name__)
+        return False
+
+
+async def run_once(gateway: Any, now: datetime | None = None) -> JobReport:
+    """One pass of every job; publishes what changed and wakes the outbox when texts were queued."""
+    now = now or utcnow()
+    settings: Settings = gateway.settings
+    report = JobReport(
+        noticed=await send_waiting_notices(gateway.db, settings, gateway.aging, now),
+        alerts=await raise_alerts(gateway.db, settings, now),
+        closed=await close_silent(gateway.db, settings, now),
+    )
+    if report.sent_texts:
+        gateway.outbox.wake.set()
+    for conv_id in report.noticed:
+        await gateway.hub.publish({"type": "message", "conversation_id": conv_id, "direction": "out"})
+    for alert in report.alerts:
+        await gateway.hub.publish({"type": "alert", **alert})
+    for conv_id, counselor_id in report.closed:
+        await gateway.hub.publish(
+            {"type": "queue", "conversation_id": conv_id, "state": "closed", "counselor_id": counselor_id}
+        )
+    if report.alerts and settings.alert_webhook_url:
+        http = gateway.http or aiohttp.ClientSession()
+        try:
+            for alert in report.alerts:
+                await post_webhook(http, settings.alert_webhook_url, alert)
+        finally:
+            if http is not gateway.http:
+                await http.close()
+    return report
+
+
+async def run_jobs(gateway: Any, stop: asyncio.Event, interval: float = JOB_INTERVAL) -> None:
+    """Run the jobs every ``interval`` seconds until ``stop`` is set; a failed run is logged and retried."""
+    while not stop.is_set():
+        try:
+            await run_once(gateway)
+        except Exception:
+            log.exception("queue jobs: run failed; retrying next interval")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
