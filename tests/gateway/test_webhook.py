@@ -160,10 +160,9 @@ async def test_phone_numbers_are_encrypted_at_rest_and_absent_from_logs(gateway_
 
 
 async def test_health(gateway_without_rasa):
-    async with aiohttp.ClientSession() as session:
-        async with session.get(gateway_without_rasa.url + "/health") as resp:
-            assert resp.status == 200
-            assert (await resp.json())["database"] == "ok"
+    async with aiohttp.ClientSession() as session, session.get(gateway_without_rasa.url + "/health") as resp:
+        assert resp.status == 200
+        assert (await resp.json())["database"] == "ok"
 
 
 async def test_outbound_rows_are_linked_to_the_conversation(gateway_without_rasa, fake_twilio):
