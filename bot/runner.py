@@ -208,7 +208,14 @@ def stop_stack(procs: list[Proc]) -> None:
                 os.killpg(proc.popen.pid, signal.SIGKILL)
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run() -> int:
+    # Ctrl-C and SIGTERM both stop all three (SIGINT may arrive ignored when started from a script).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings.from_env()
     started = time.monotonic()
     migrate(settings.database_url)
