@@ -13,6 +13,7 @@ from bot.console.auth import can_supervise
 from bot.console.views import conversation_view
 from bot.gateway.service import Gateway
 from bot.handoff import queue
+from bot.handoff.live import queue_event
 from bot.handoff.queue import NotAvailable, QueueError
 from bot.settings import Settings
 from bot.sms import outbox
@@ -29,18 +30,6 @@ def limit_for(user: User, settings: Settings) -> int:
     """A user's active-conversation limit: the line-wide MAX_ACTIVE_PER_COUNSELOR, lowered by the account's own
     ``max_active`` when that is smaller (for trainees, say)."""
     return max(1, min(user.max_active or settings.max_active_per_counselor, settings.max_active_per_counselor))
-
-
-def queue_event(conv: Conversation, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "queue",
-        "conversation_id": conv.id,
-        "state": conv.state,
-        "level": conv.urgency_level,
-        "score": conv.urgency_score,
-        "counselor_id": conv.counselor_id,
-        **extra,
-    }
 
 
 async def take_next(gw: Gateway, user: User) -> Conversation | None:

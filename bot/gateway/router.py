@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.gateway.rasa import RasaClient, RasaUnavailable
 from bot.handoff import queue
 from bot.handoff.context import HandoffContext, build_context
-from bot.handoff.live import LiveHub
+from bot.handoff.live import LiveHub, queue_event
 from bot.settings import Settings
 from bot.sms import outbox, replies
 from bot.sms.inbox import LEASE, Inbox
@@ -121,7 +121,7 @@ class Router:
                 rose = await queue.rescore(s, conv)
                 await _mark(s, ids, "processed", conv)
                 if rose:
-                    events.append(_queue_event(conv))
+                    events.append(queue_event(conv))
                     await self._alert_if_urgent(s, conv, events)
                 await self._publish(events)
                 return
@@ -174,7 +174,7 @@ class Router:
     ) -> None:
         await queue.enqueue(s, conv, ctx)
         await s.flush()
-        events.append(_queue_event(conv))
+        events.append(queue_event(conv))
         await self._alert_if_urgent(s, conv, events)
         if tell_position and conv.urgency_level != "imminent":
             position = await queue.position_in_queue(s, conv, self.aging)
@@ -265,15 +265,3 @@ async def _mark(s: AsyncSession, ids: list[int], status: str, conv: Conversation
     if conv is not None:
         values["conversation_id"] = conv.id
     await s.execute(update(Message).where(Message.id.in_(ids)).values(**values))
-
-
-def _queue_event(conv: Conversation) -> dict:
-    return {
-        "type": "queue",
-        "conversation_id": conv.id,
-        "state": conv.state,
-        "level": conv.urgency_level,
-        "score": conv.urgency_score,
-    }
-
-

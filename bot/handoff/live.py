@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from bot.store.models import Conversation
+
 
 class LiveHub:
     """Fan-out of small JSON events (no message bodies) to every subscriber; a slow subscriber drops events."""
@@ -26,3 +28,16 @@ class LiveHub:
         for queue in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(event)
+
+
+def queue_event(conv: Conversation, **extra: Any) -> dict[str, Any]:
+    """The event every queue change publishes: where a conversation stands now (no bodies, no numbers)."""
+    return {
+        "type": "queue",
+        "conversation_id": conv.id,
+        "state": conv.state,
+        "level": conv.urgency_level,
+        "score": conv.urgency_score,
+        "counselor_id": conv.counselor_id,
+        **extra,
+    }
