@@ -3,20 +3,16 @@ server, the Rasa server and the gateway together, health-checked; Ctrl-C stops a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from bot.rasa_endpoints import tracker_store
 from bot.rasa_endpoints import write as write_endpoints
 from bot.settings import ROOT, Settings
 from bot.store.db import migrate
@@ -92,35 +88,6 @@ class Proc:
     args: list[str]
     health_url: str
     popen: subprocess.Popen | None = None
-    env: dict[str, str] = field(default_factory=dict)  # added to the shared environment for this process only
-    nice: int = 0  # CPU priority below the gateway's (on one machine, the door answers first when CPU is short)
-
-
-MAX_RASA_WORKERS = 4
-# Rasa and the actions yield CPU to the gateway when the machine is saturated: Twilio's webhooks are answered and
-# replies sent at once, while the heavy NLU work waits its turn (it is the bottleneck either way).
-BACKGROUND_NICE = 5
-
-
-def rasa_workers(settings: Settings) -> int:
-    """Sanic workers for the Rasa server: SANIC_WORKERS if set, else one per core (at most 4) when the lock store
-    is shared (Redis), else 1 (Rasa allows only one worker with its in-memory lock store)."""
-    if os.environ.get("SANIC_WORKERS"):
-        return max(1, int(os.environ["SANIC_WORKERS"]))
-    if not settings.redis_url:
-        return 1
-    return max(1, min(os.cpu_count() or 1, MAX_RASA_WORKERS))
-
-
-def prepare_tracker_db(settings: Settings) -> None:
-    """Put an SQLite tracker store in WAL mode (the mode stays with the file): several Rasa workers then read
-    trackers while one saves, instead of failing with "database is locked"."""
-    store = tracker_store(settings)
-    if store.get("dialect") == "sqlite":
-        path = Path(store["db"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
 
 
 def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
@@ -130,7 +97,6 @@ def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
             "actions",
             [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(settings.action_port)],
             f"http://127.0.0.1:{settings.action_port}/health",
-            nice=BACKGROUND_NICE,
         ),
         Proc(
             "rasa",
@@ -139,8 +105,6 @@ def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
                 "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
             ],
             f"http://127.0.0.1:{rasa_port}/webhooks/rest/",
-            env={"SANIC_WORKERS": str(rasa_workers(settings))},
-            nice=BACKGROUND_NICE,
         ),
         Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health"),
     ]
@@ -164,17 +128,16 @@ def wait_healthy(proc: Proc, timeout: float) -> None:
 def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc]:
     """Start actions, Rasa and the gateway; return once all three answer their health checks."""
     endpoints_file = write_endpoints(settings, settings.var_dir / "endpoints.yml")
-    prepare_tracker_db(settings)
     procs = processes(settings, endpoints_file)
+    env = rasa_env()
     for proc in procs:
-        env = rasa_env() | proc.env
         out = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         proc.popen = subprocess.Popen(
             proc.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True, preexec_fn=_niceness(proc.nice),
+            start_new_session=True,
         )
     try:
         for proc in procs:
@@ -183,17 +146,6 @@ def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc
         stop_stack(procs)
         raise
     return procs
-
-
-def _niceness(increment: int) -> Callable[[], None] | None:
-    """What the child runs before exec to lower its CPU priority (None: keep the parent's)."""
-    if not increment:
-        return None
-
-    def lower() -> None:
-        os.nice(increment)
-
-    return lower
 
 
 def stop_stack(procs: list[Proc]) -> None:

@@ -141,8 +141,8 @@ class Router:
             return
 
         async with self.db.transaction() as s:
-            conv = await s.get(Conversation, conv_id)  # loads its texter too (joined), so the next get is free
             texter = await s.get(Texter, texter_id)
+            conv = await s.get(Conversation, conv_id)
             for bot_text in reply.texts:
                 await self._reply(s, texter, conv, bot_text, author="bot")
             if reply.handoff is not None and conv.state == "intake":

@@ -17,7 +17,6 @@ from bot.handoff.live import LiveHub
 from bot.handoff.queue import AgingRule
 from bot.privacy import Privacy
 from bot.settings import Settings
-from bot.sms.dispatch import lease_and_dispatch
 from bot.sms.inbox import Inbox
 from bot.sms.outbox import Outbox, SendPolicy
 from bot.sms.signature import SignatureChecker
@@ -75,9 +74,8 @@ class Gateway:
         self.router = Router(
             self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox.wake
         )
-        self._tasks = [asyncio.create_task(self.outbox.run(self.stop))]
-        if self.settings.inbox_workers > 0:  # 0 = store only: another instance handles the texts
-            self._tasks.append(asyncio.create_task(self._work_inbox()))
+        self._tasks = [asyncio.create_task(self._inbox_worker()) for _ in range(self.settings.inbox_workers)]
+        self._tasks.append(asyncio.create_task(self.outbox.run(self.stop)))
         self._tasks.append(asyncio.create_task(run_jobs(self, self.stop)))
         self.wake_inbox.set()  # resume whatever a previous run stored but did not finish
 
@@ -99,21 +97,27 @@ class Gateway:
         await self.outbox.sender.close()
         await self.db.close()
 
-    async def _work_inbox(self) -> None:
-        """Lease texters with unhandled texts and handle up to INBOX_WORKERS of them at once."""
-        await lease_and_dispatch(
-            self.inbox.lease_next_texter, self._handle_texter, wake=self.wake_inbox, stop=self.stop,
-            concurrency=self.settings.inbox_workers, idle_wait=1.0, name="inbox",
-        )
-
-    async def _handle_texter(self, texter_id: int) -> None:
+    async def _inbox_worker(self) -> None:
         assert self.router is not None
-        try:
-            await self.router.handle_texter(texter_id)
-        except Exception:
-            log.exception("inbox: handling texter failed; the lease will expire and it is retried")
-            return
-        await self.inbox.release(texter_id)
+        while not self.stop.is_set():
+            try:
+                texter_id = await self.inbox.lease_next_texter()
+            except Exception:
+                log.exception("inbox: lease failed")
+                await asyncio.sleep(1)
+                continue
+            if texter_id is None:
+                self.wake_inbox.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake_inbox.wait(), timeout=1.0)
+                continue
+            self.wake_inbox.set()  # there may be more texters: let another worker look
+            try:
+                await self.router.handle_texter(texter_id)
+            except Exception:
+                log.exception("inbox: handling texter failed; the lease will expire and it is retried")
+                continue
+            await self.inbox.release(texter_id)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -9,19 +9,18 @@ number opted out and holds everything else for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import DateTime, and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
 
 from bot.privacy import Privacy
-from bot.sms.dispatch import lease_and_dispatch
 from bot.sms.segments import split_message
 from bot.sms.twilio_client import Outcome, Sender
 from bot.store.db import Database
@@ -73,38 +72,6 @@ class SendPolicy:
         return timedelta(seconds=delay * (0.75 + random.random() / 2))
 
 
-def _next_unsent_query() -> Select:
-    """The oldest unsent text whose texter has no earlier text still unsent, with its texter (the number to send
-    to, opted out or not). Built once: building it costs more than running it."""
-    now = bindparam("now", type_=DateTime)
-    earlier = aliased(Message)
-    blocked_by_earlier = exists().where(
-        and_(
-            earlier.texter_id == Message.texter_id,
-            earlier.direction == "out",
-            earlier.status.in_(UNFINISHED),
-            earlier.id < Message.id,
-        )
-    )
-    return (
-        select(Message, Texter)
-        .join(Texter, Texter.id == Message.texter_id)
-        .where(
-            Message.direction == "out",
-            Message.status.in_(UNFINISHED),
-            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-            or_(Message.lease_until.is_(None), Message.lease_until < now),
-            ~blocked_by_earlier,
-        )
-        .order_by(Message.id)
-        .limit(1)
-    )
-
-
-_NEXT_UNSENT = _next_unsent_query()
-Leased = tuple[Message, Texter]
-
-
 class Outbox:
     """Leases unsent texts (oldest first, one per texter) and sends them through the configured sender."""
 
@@ -126,41 +93,48 @@ class Outbox:
         self.on_change = on_change
         self.wake = asyncio.Event()
 
-    async def lease_next(self) -> Leased | None:
+    async def lease_next(self) -> Message | None:
         now = utcnow()
-        if self.db.postgres:
-            async with self.db.transaction() as s:
-                row = (await s.execute(
-                    _NEXT_UNSENT.with_for_update(of=Message, skip_locked=True), {"now": now})).first()
-                return (row[0], row[1]) if row is not None and await self._take(s, row[0], now) else None
-        # SQLite: look without holding the write lock; the take is a compare-and-set.
-        async with self.db.session() as s:
-            row = (await s.execute(_NEXT_UNSENT, {"now": now})).first()
-        if row is None:
-            return None
-        async with self.db.transaction() as s:
-            return (row[0], row[1]) if await self._take(s, row[0], now) else None
-
-    async def _take(self, s: AsyncSession, msg: Message, now: datetime) -> bool:
-        """Lease ``msg`` if it is still as it was read: unleased, same status, same attempt count. ``msg`` keeps
-        the status it was read with (``send_one`` decides on it)."""
-        lease = timedelta(seconds=self.policy.timeout * 3 + 30)
-        result = await s.execute(
-            update(Message)
-            .where(
-                Message.id == msg.id,
-                Message.status == msg.status,
-                Message.attempts == msg.attempts,
-                or_(Message.lease_until.is_(None), Message.lease_until < now),
+        earlier = aliased(Message)
+        blocked_by_earlier = exists().where(
+            and_(
+                earlier.texter_id == Message.texter_id,
+                earlier.direction == "out",
+                earlier.status.in_(UNFINISHED),
+                earlier.id < Message.id,
             )
-            # Marked "sending" at once: from here on an attempt may reach Twilio, so a retry looks before sending.
-            .values(lease_until=now + lease, status="sending", attempts=Message.attempts + 1)
         )
-        return result.rowcount == 1
+        async with self.db.transaction() as s:
+            query = (
+                select(Message)
+                .where(
+                    Message.direction == "out",
+                    Message.status.in_(UNFINISHED),
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    or_(Message.lease_until.is_(None), Message.lease_until < now),
+                    ~blocked_by_earlier,
+                )
+                .order_by(Message.id)
+                .limit(1)
+            )
+            if self.db.postgres:
+                query = query.with_for_update(of=Message, skip_locked=True)
+            msg = await s.scalar(query)
+            if msg is None:
+                return None
+            lease = timedelta(seconds=self.policy.timeout * 3 + 30)
+            result = await s.execute(
+                update(Message)
+                .where(Message.id == msg.id, or_(Message.lease_until.is_(None), Message.lease_until < now))
+                .values(lease_until=now + lease)
+            )
+            return msg if result.rowcount == 1 else None
 
-    async def send_one(self, msg: Message, texter: Texter) -> None:
-        """One attempt at one leased text (``texter`` as read with it), and the bookkeeping for its outcome."""
-        if texter.opted_out:
+    async def send_one(self, msg: Message) -> None:
+        """One attempt at one leased text, and the bookkeeping for its outcome."""
+        async with self.db.session() as s:
+            texter = await s.get(Texter, msg.texter_id)
+        if texter is None or texter.opted_out:
             await self._finish(msg, status="held")
             return
         phone = self.privacy.decrypt(texter.phone_enc)
@@ -174,7 +148,8 @@ class Outbox:
             if sid:
                 await self._finish(msg, status="sent", sid=sid)
                 return
-        msg.attempts += 1  # counted in the database when it was leased
+        await self._mark(msg, status="sending", attempts=msg.attempts + 1)
+        msg.attempts += 1
         result = await self.sender.send(phone, msg.body, self.status_callback)
         if result.outcome is Outcome.SENT:
             await self._finish(msg, status=result.status if result.status == "local" else "sent", sid=result.sid)
@@ -247,26 +222,34 @@ class Outbox:
                 }
             )
 
-    async def run(self, stop: asyncio.Event, concurrency: int = 16) -> None:
-        """Send until ``stop`` is set, up to ``concurrency`` texts at once; a texter's next text is only leased
-        once the one before it is finished, so each texter's texts stay in order."""
-        await lease_and_dispatch(
-            self.lease_next, self._send, wake=self.wake, stop=stop, concurrency=concurrency, idle_wait=0.5,
-            name="outbox",
-        )
+    async def run(self, stop: asyncio.Event, concurrency: int = 4) -> None:
+        """Send until ``stop`` is set; several senders share the work, each texter's texts stay in order."""
+        await asyncio.gather(*(self._worker(stop) for _ in range(concurrency)))
 
-    async def _send(self, leased: Leased) -> None:
-        msg, texter = leased
-        try:
-            await self.send_one(msg, texter)
-        except Exception:
-            log.exception("outbox: sending %s failed unexpectedly", msg.id)
-            await self._retry(msg, status="unknown", error_code=None)
+    async def _worker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                msg = await self.lease_next()
+            except Exception:  # the database blipped: keep the worker alive
+                log.exception("outbox: lease failed")
+                msg = None
+                await asyncio.sleep(1)
+            if msg is None:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=0.5)
+                continue
+            try:
+                await self.send_one(msg)
+            except Exception:
+                log.exception("outbox: sending %s failed unexpectedly", msg.id)
+                await self._retry(msg, status="unknown", error_code=None)
+            self.wake.set()  # others may now be unblocked (the next text of this texter)
 
 
 async def record_status(db: Database, sid: str, status: str, error_code: int | None) -> Message | None:
     """Apply a delivery status callback; statuses only move forward, failures are final."""
-    async with db.transaction(urgent=True) as s:  # Twilio waits for the answer
+    async with db.transaction() as s:
         msg = await s.scalar(select(Message).where(Message.twilio_sid == sid, Message.direction == "out"))
         if msg is None:
             return None

@@ -1,1 +1,0 @@
-"""Scale-out: several gateways, Rasa servers and action servers on PostgreSQL and Redis."""
