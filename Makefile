@@ -19,7 +19,7 @@ PYTHON310 ?= $(shell for c in python3.10 $$(pyenv root 2>/dev/null)/versions/3.1
 help:
 	@echo "make run     set up, train if needed, start actions + Rasa + gateway (Ctrl-C stops all)"
 	@echo "make test    set up, train if needed, run the whole test suite"
-	@echo "make bench   triage benchmark on the development set (skips when ../shared/data is absent)"
+	@echo "make bench   benchmarks (gateway, full path vs stock Rasa, triage, claims)"
 	@echo "make lint    ruff";
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -59,8 +59,8 @@ test: model browser lint
 	  --out var/results --fail-on-prediction-errors
 	$(VENV)/bin/pytest -q
 
-bench: setup
-	$(PY) bench/triage_bench.py
+bench: model
+	$(PY) -m bench
 
 constraints:
 	$(VENV)/bin/pip freeze | grep -v -iE '^(-e|crisis-intake)' > constraints.txt

@@ -3,16 +3,20 @@ server, the Rasa server and the gateway together, health-checked; Ctrl-C stops a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.rasa_endpoints import tracker_store
 from bot.rasa_endpoints import write as write_endpoints
 from bot.settings import ROOT, Settings
 from bot.store.db import migrate
@@ -88,26 +92,66 @@ class Proc:
     args: list[str]
     health_url: str
     popen: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to the shared environment for this process only
+    nice: int = 0  # CPU priority below the gateway's (on one machine, the door answers first when CPU is short)
+
+
+MAX_RASA_WORKERS = 4
+# Rasa and the actions yield CPU to the gateway when the machine is saturated: Twilio's webhooks are answered and
+# replies sent at once, while the heavy NLU work waits its turn (it is the bottleneck either way).
+BACKGROUND_NICE = 5
+
+
+def rasa_workers(settings: Settings) -> int:
+    """Sanic workers for the Rasa server: SANIC_WORKERS if set, else one per core (at most 4) when the lock store
+    is shared (Redis), else 1 (Rasa allows only one worker with its in-memory lock store)."""
+    if os.environ.get("SANIC_WORKERS"):
+        return max(1, int(os.environ["SANIC_WORKERS"]))
+    if not settings.redis_url:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_RASA_WORKERS))
+
+
+def prepare_tracker_db(settings: Settings) -> None:
+    """Put an SQLite tracker store in WAL mode (the mode stays with the file): several Rasa workers then read
+    trackers while one saves, instead of failing with "database is locked"."""
+    store = tracker_store(settings)
+    if store.get("dialect") == "sqlite":
+        path = Path(store["db"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+
+def actions_proc(port: int) -> Proc:
+    """The action server on ``port``."""
+    return Proc(
+        "actions",
+        [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        f"http://127.0.0.1:{port}/health",
+    )
+
+
+def rasa_proc(port: int, endpoints_file: Path) -> Proc:
+    """The Rasa server on ``port``: `rasa run` with its action-reply check compiled once (bot/rasa_server.py)."""
+    return Proc(
+        "rasa",
+        [
+            sys.executable, "-m", "bot.rasa_server", "run", "--model", str(model_path()), "--port", str(port),
+            "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
+        ],
+        f"http://127.0.0.1:{port}/webhooks/rest/",
+    )
 
 
 def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
-    rasa_port = settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]
-    return [
-        Proc(
-            "actions",
-            [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(settings.action_port)],
-            f"http://127.0.0.1:{settings.action_port}/health",
-        ),
-        Proc(
-            "rasa",
-            [
-                bin_path("rasa"), "run", "--model", str(model_path()), "--port", rasa_port,
-                "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
-            ],
-            f"http://127.0.0.1:{rasa_port}/webhooks/rest/",
-        ),
-        Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health"),
-    ]
+    actions = actions_proc(settings.action_port)
+    actions.nice = BACKGROUND_NICE
+    rasa = rasa_proc(int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]), endpoints_file)
+    rasa.env = {"SANIC_WORKERS": str(rasa_workers(settings))}
+    rasa.nice = BACKGROUND_NICE
+    gateway = Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health")
+    return [actions, rasa, gateway]
 
 
 def wait_healthy(proc: Proc, timeout: float) -> None:
@@ -128,16 +172,17 @@ def wait_healthy(proc: Proc, timeout: float) -> None:
 def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc]:
     """Start actions, Rasa and the gateway; return once all three answer their health checks."""
     endpoints_file = write_endpoints(settings, settings.var_dir / "endpoints.yml")
+    prepare_tracker_db(settings)
     procs = processes(settings, endpoints_file)
-    env = rasa_env()
     for proc in procs:
+        env = rasa_env() | proc.env
         out = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         proc.popen = subprocess.Popen(
             proc.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_niceness(proc.nice),
         )
     try:
         for proc in procs:
@@ -146,6 +191,17 @@ def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc
         stop_stack(procs)
         raise
     return procs
+
+
+def _niceness(increment: int) -> Callable[[], None] | None:
+    """What the child runs before exec to lower its CPU priority (None: keep the parent's)."""
+    if not increment:
+        return None
+
+    def lower() -> None:
+        os.nice(increment)
+
+    return lower
 
 
 def stop_stack(procs: list[Proc]) -> None:

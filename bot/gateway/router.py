@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.sms import outbox, replies
 from bot.sms.inbox import LEASE, Inbox
 from bot.sms.keywords import Keyword, classify
+from bot.sms.outbox import Outbox
 from bot.store.db import Database
 from bot.store.models import AuditEvent, Conversation, Message, RateCounter, Texter, utcnow
 
@@ -49,7 +50,7 @@ class Router:
         hub: LiveHub,
         settings: Settings,
         aging: queue.AgingRule,
-        wake_outbox: asyncio.Event,
+        outbox: Outbox,
     ) -> None:
         self.db = db
         self.inbox = inbox
@@ -57,7 +58,7 @@ class Router:
         self.hub = hub
         self.settings = settings
         self.aging = aging
-        self.wake_outbox = wake_outbox
+        self.outbox = outbox
 
     async def handle_texter(self, texter_id: int) -> None:
         renewed = time.monotonic()  # the lease was just taken
@@ -140,14 +141,20 @@ class Router:
             await self._fail_open(texter_id, conv_id, ids, events)
             return
 
+        queued: list[Message] = []  # the bot's texts, sent the moment this transaction commits
         async with self.db.transaction() as s:
+            conv = await s.get(Conversation, conv_id)  # loads its texter too (joined), so the next get is free
             texter = await s.get(Texter, texter_id)
-            conv = await s.get(Conversation, conv_id)
             for bot_text in reply.texts:
-                await self._reply(s, texter, conv, bot_text, author="bot")
+                await self._reply(s, texter, conv, bot_text, author="bot", queued=queued)
             if reply.handoff is not None and conv.state == "intake":
-                await self._handoff(s, texter, conv, HandoffContext.from_dict(reply.handoff), events)
+                await self._handoff(s, texter, conv, HandoffContext.from_dict(reply.handoff), events, queued=queued)
             await _mark(s, ids, "processed", conv)
+            direct = await self.outbox.take_new(s, texter_id, queued)
+        if direct:
+            self.outbox.send_now(texter, queued)
+        elif queued:
+            self.outbox.wake.set()
         await self._publish(events)
 
     async def _fail_open(self, texter_id: int, conv_id: str, ids: list[int], events: list[dict]) -> None:
@@ -171,6 +178,7 @@ class Router:
         events: list[dict],
         *,
         tell_position: bool = True,
+        queued: list[Message] | None = None,
     ) -> None:
         await queue.enqueue(s, conv, ctx)
         await s.flush()
@@ -178,7 +186,7 @@ class Router:
         await self._alert_if_urgent(s, conv, events)
         if tell_position and conv.urgency_level != "imminent":
             position = await queue.position_in_queue(s, conv, self.aging)
-            await self._reply(s, texter, conv, replies.queue_position(position))
+            await self._reply(s, texter, conv, replies.queue_position(position), queued=queued)
 
     async def _alert_if_urgent(self, s: AsyncSession, conv: Conversation, events: list[dict]) -> None:
         if conv.urgency_level == "imminent" and conv.state == "waiting":
@@ -217,12 +225,23 @@ class Router:
             await self._reply(s, texter, conv, body)
 
     async def _reply(
-        self, s: AsyncSession, texter: Texter, conv: Conversation | None, body: str, author: str = "system"
+        self,
+        s: AsyncSession,
+        texter: Texter,
+        conv: Conversation | None,
+        body: str,
+        author: str = "system",
+        queued: list[Message] | None = None,
     ) -> None:
-        await outbox.enqueue(
+        """Queue a text to the texter; into ``queued`` when the caller sends it after commit, else the outbox
+        loop is woken for it."""
+        rows = await outbox.enqueue(
             s, texter_id=texter.id, conversation_id=conv.id if conv else None, body=body, author=author
         )
-        self.wake_outbox.set()
+        if queued is not None:
+            queued.extend(rows)
+        else:
+            self.outbox.wake.set()
 
     async def _publish(self, events: list[dict]) -> None:
         for event in events:

@@ -12,11 +12,13 @@ from aiohttp import web
 
 from bot.gateway.rasa import RasaClient
 from bot.gateway.router import Router
+from bot.handoff.bus import PostgresBus
 from bot.handoff.jobs import run_jobs
 from bot.handoff.live import LiveHub
 from bot.handoff.queue import AgingRule
 from bot.privacy import Privacy
 from bot.settings import Settings
+from bot.sms.dispatch import lease_and_dispatch
 from bot.sms.inbox import Inbox
 from bot.sms.outbox import Outbox, SendPolicy
 from bot.sms.signature import SignatureChecker
@@ -63,6 +65,7 @@ class Gateway:
         )
         self.http: aiohttp.ClientSession | None = None
         self.router: Router | None = None
+        self.bus: PostgresBus | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -70,12 +73,17 @@ class Gateway:
         await asyncio.to_thread(warm_up)
         self.http = aiohttp.ClientSession()
         self.outbox.sender = make_sender(self.settings)
+        if self.db.postgres:  # other gateways may share this database: their consoles hear our events and ours theirs
+            self.bus = PostgresBus(self.settings.database_url, self.hub.deliver)
+            self.bus.start()
+            self.hub.relay = self.bus.relay
         rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http)
         self.router = Router(
-            self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox.wake
+            self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox
         )
-        self._tasks = [asyncio.create_task(self._inbox_worker()) for _ in range(self.settings.inbox_workers)]
-        self._tasks.append(asyncio.create_task(self.outbox.run(self.stop)))
+        self._tasks = [asyncio.create_task(self.outbox.run(self.stop))]
+        if self.settings.inbox_workers > 0:  # 0 = store only: another instance handles the texts
+            self._tasks.append(asyncio.create_task(self._work_inbox()))
         self._tasks.append(asyncio.create_task(run_jobs(self, self.stop)))
         self.wake_inbox.set()  # resume whatever a previous run stored but did not finish
 
@@ -92,32 +100,28 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.bus is not None:
+            await self.bus.close()
         if self.http is not None:
             await self.http.close()
         await self.outbox.sender.close()
         await self.db.close()
 
-    async def _inbox_worker(self) -> None:
+    async def _work_inbox(self) -> None:
+        """Lease texters with unhandled texts and handle up to INBOX_WORKERS of them at once."""
+        await lease_and_dispatch(
+            self.inbox.lease_next_texter, self._handle_texter, wake=self.wake_inbox, stop=self.stop,
+            concurrency=self.settings.inbox_workers, idle_wait=1.0, name="inbox",
+        )
+
+    async def _handle_texter(self, texter_id: int) -> None:
         assert self.router is not None
-        while not self.stop.is_set():
-            try:
-                texter_id = await self.inbox.lease_next_texter()
-            except Exception:
-                log.exception("inbox: lease failed")
-                await asyncio.sleep(1)
-                continue
-            if texter_id is None:
-                self.wake_inbox.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake_inbox.wait(), timeout=1.0)
-                continue
-            self.wake_inbox.set()  # there may be more texters: let another worker look
-            try:
-                await self.router.handle_texter(texter_id)
-            except Exception:
-                log.exception("inbox: handling texter failed; the lease will expire and it is retried")
-                continue
-            await self.inbox.release(texter_id)
+        try:
+            await self.router.handle_texter(texter_id)
+        except Exception:
+            log.exception("inbox: handling texter failed; the lease will expire and it is retried")
+            return
+        await self.inbox.release(texter_id)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -7,17 +7,22 @@ so a restart resumes whatever was stored but not yet handled.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.privacy import Privacy
 from bot.store.db import Database
 from bot.store.models import Message, Texter, utcnow
 
 LEASE = timedelta(seconds=60)
+KNOWN_TEXTERS = 10_000  # texter ids remembered by the webhook (a few hundred kB)
+LAST_SEEN_EVERY = 60.0  # seconds: texters.last_seen_at is written at most this often per texter
 # "processing": a worker took the text but had not finished when it stopped; it is handled again.
 UNHANDLED = ("received", "processing")
 
@@ -65,24 +70,34 @@ class Inbox:
         self.db = db
         self.privacy = privacy
         self.owner = owner
+        # Texter ids by keyed phone hash (texter rows are never deleted), with when last_seen_at was last written:
+        # storing a text from a known texter is then a single INSERT while Twilio waits for the answer.
+        self._known: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
     async def receive(self, text: InboundText) -> Received:
         """Store the text (and its texter) in one transaction. A MessageSid seen before is a duplicate."""
         phone_hash = self.privacy.hash_phone(text.phone)
+        known = self._known.get(phone_hash)
         try:
-            async with self.db.transaction() as s:
-                existing = await s.scalar(select(Message.id).where(Message.twilio_sid == text.sid))
-                if existing is not None:
-                    texter_id = await s.scalar(select(Message.texter_id).where(Message.id == existing))
-                    return Received(existing, texter_id, duplicate=True)
-                texter = await s.scalar(select(Texter).where(Texter.phone_hash == phone_hash))
-                if texter is None:
-                    texter = Texter(phone_hash=phone_hash, phone_enc=self.privacy.encrypt(text.phone))
-                    s.add(texter)
+            # A MessageSid seen before fails the insert below (it is unique): no lookup first, new texts are the
+            # common case.
+            async with self.db.transaction(urgent=True) as s:
+                now = time.monotonic()
+                if known is None:
+                    texter = await s.scalar(select(Texter).where(Texter.phone_hash == phone_hash))
+                    if texter is None:
+                        texter = Texter(phone_hash=phone_hash, phone_enc=self.privacy.encrypt(text.phone))
+                        s.add(texter)
+                    texter.last_seen_at = utcnow()
                     await s.flush()
-                texter.last_seen_at = utcnow()
+                    texter_id, seen = texter.id, now
+                else:
+                    texter_id, seen = known
+                    if now - seen > LAST_SEEN_EVERY:
+                        await s.execute(update(Texter).where(Texter.id == texter_id).values(last_seen_at=utcnow()))
+                        seen = now
                 msg = Message(
-                    texter_id=texter.id,
+                    texter_id=texter_id,
                     direction="in",
                     author="texter",
                     body=text.body,
@@ -92,9 +107,12 @@ class Inbox:
                 )
                 s.add(msg)
                 await s.flush()
-                return Received(msg.id, texter.id, duplicate=False)
+            self._remember(phone_hash, texter_id, seen)
+            return Received(msg.id, texter_id, duplicate=False)
         except IntegrityError:
-            # A concurrent request (another gateway, Twilio's fallback URL) stored the same sid or texter first.
+            # The sid was stored before (Twilio's retry or fallback URL, another gateway), or a concurrent request
+            # created the texter first.
+            self._known.pop(phone_hash, None)
             async with self.db.session() as s:
                 row = (
                     await s.execute(select(Message.id, Message.texter_id).where(Message.twilio_sid == text.sid))
@@ -103,29 +121,42 @@ class Inbox:
                 return Received(row[0], row[1], duplicate=True)
             return await self.receive(text)  # the texter row raced; the text itself is new
 
+    def _remember(self, phone_hash: str, texter_id: int, seen: float) -> None:
+        self._known[phone_hash] = (texter_id, seen)
+        self._known.move_to_end(phone_hash)
+        if len(self._known) > KNOWN_TEXTERS:
+            self._known.popitem(last=False)
+
     async def lease_next_texter(self) -> int | None:
         """Lease one texter who has unhandled texts, oldest text first; None when there is no work."""
         now = utcnow()
         free = or_(Texter.lease_until.is_(None), Texter.lease_until < now)
-        async with self.db.transaction() as s:
-            query = (
-                select(Texter.id)
-                .join(Message, Message.texter_id == Texter.id)
-                .where(Message.direction == "in", Message.status.in_(UNHANDLED), free)
-                .order_by(Message.id)
-                .limit(1)
-            )
-            if self.db.postgres:
-                query = query.with_for_update(of=Texter, skip_locked=True)
+        query = (
+            select(Texter.id)
+            .join(Message, Message.texter_id == Texter.id)
+            .where(Message.direction == "in", Message.status.in_(UNHANDLED), free)
+            .order_by(Message.id)
+            .limit(1)
+        )
+        if self.db.postgres:
+            async with self.db.transaction() as s:
+                texter_id = await s.scalar(query.with_for_update(of=Texter, skip_locked=True))
+                return texter_id if texter_id is not None and await self._take(s, texter_id, now) else None
+        # SQLite: look without holding the write lock (idle workers look often); the take is a compare-and-set.
+        async with self.db.session() as s:
             texter_id = await s.scalar(query)
-            if texter_id is None:
-                return None
-            result = await s.execute(
-                update(Texter)
-                .where(Texter.id == texter_id, free)
-                .values(lease_owner=self.owner, lease_until=now + LEASE)
-            )
-            return texter_id if result.rowcount == 1 else None
+        if texter_id is None:
+            return None
+        async with self.db.transaction() as s:
+            return texter_id if await self._take(s, texter_id, now) else None
+
+    async def _take(self, s: AsyncSession, texter_id: int, now: datetime) -> bool:
+        result = await s.execute(
+            update(Texter)
+            .where(Texter.id == texter_id, or_(Texter.lease_until.is_(None), Texter.lease_until < now))
+            .values(lease_owner=self.owner, lease_until=now + LEASE)
+        )
+        return result.rowcount == 1
 
     async def renew(self, texter_id: int) -> None:
         async with self.db.transaction() as s:

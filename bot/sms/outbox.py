@@ -9,18 +9,20 @@ number opted out and holds everything else for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import DateTime, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
 
 from bot.privacy import Privacy
+from bot.sms.dispatch import lease_and_dispatch
 from bot.sms.segments import split_message
 from bot.sms.twilio_client import Outcome, Sender
 from bot.store.db import Database
@@ -72,6 +74,47 @@ class SendPolicy:
         return timedelta(seconds=delay * (0.75 + random.random() / 2))
 
 
+def _next_unsent_query() -> Select:
+    """The oldest unsent text whose texter has no earlier text still unsent, with its texter (the number to send
+    to, opted out or not). Built once: building it costs more than running it."""
+    now = bindparam("now", type_=DateTime)
+    earlier = aliased(Message)
+    blocked_by_earlier = exists().where(
+        and_(
+            earlier.texter_id == Message.texter_id,
+            earlier.direction == "out",
+            earlier.status.in_(UNFINISHED),
+            earlier.id < Message.id,
+        )
+    )
+    return (
+        select(Message, Texter)
+        .join(Texter, Texter.id == Message.texter_id)
+        .where(
+            Message.direction == "out",
+            Message.status.in_(UNFINISHED),
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            or_(Message.lease_until.is_(None), Message.lease_until < now),
+            ~blocked_by_earlier,
+        )
+        .order_by(Message.id)
+        .limit(1)
+    )
+
+
+_NEXT_UNSENT = _next_unsent_query()
+
+
+@dataclass
+class Attempt:
+    """One leased text on its way out: the row (``attempts`` already counts this attempt), its texter as read with
+    it, and whether an earlier attempt may have reached Twilio (then Twilio is asked before sending again)."""
+
+    msg: Message
+    texter: Texter
+    may_have_reached_twilio: bool
+
+
 class Outbox:
     """Leases unsent texts (oldest first, one per texter) and sends them through the configured sender."""
 
@@ -92,74 +135,133 @@ class Outbox:
         self.policy = policy
         self.on_change = on_change
         self.wake = asyncio.Event()
+        self._direct: set[asyncio.Task] = set()  # send_now's sends in progress
 
-    async def lease_next(self) -> Message | None:
+    async def lease_next(self) -> Attempt | None:
         now = utcnow()
-        earlier = aliased(Message)
-        blocked_by_earlier = exists().where(
-            and_(
-                earlier.texter_id == Message.texter_id,
-                earlier.direction == "out",
-                earlier.status.in_(UNFINISHED),
-                earlier.id < Message.id,
-            )
-        )
-        async with self.db.transaction() as s:
-            query = (
-                select(Message)
-                .where(
-                    Message.direction == "out",
-                    Message.status.in_(UNFINISHED),
-                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                    or_(Message.lease_until.is_(None), Message.lease_until < now),
-                    ~blocked_by_earlier,
-                )
-                .order_by(Message.id)
-                .limit(1)
-            )
-            if self.db.postgres:
-                query = query.with_for_update(of=Message, skip_locked=True)
-            msg = await s.scalar(query)
-            if msg is None:
-                return None
-            lease = timedelta(seconds=self.policy.timeout * 3 + 30)
-            result = await s.execute(
-                update(Message)
-                .where(Message.id == msg.id, or_(Message.lease_until.is_(None), Message.lease_until < now))
-                .values(lease_until=now + lease)
-            )
-            return msg if result.rowcount == 1 else None
-
-    async def send_one(self, msg: Message) -> None:
-        """One attempt at one leased text, and the bookkeeping for its outcome."""
+        if self.db.postgres:
+            async with self.db.transaction() as s:
+                row = (await s.execute(
+                    _NEXT_UNSENT.with_for_update(of=Message, skip_locked=True), {"now": now})).first()
+                return self._attempt(row) if row is not None and await self._take(s, row[0], now) else None
+        # SQLite: look without holding the write lock; the take is a compare-and-set.
         async with self.db.session() as s:
-            texter = await s.get(Texter, msg.texter_id)
-        if texter is None or texter.opted_out:
-            await self._finish(msg, status="held")
+            row = (await s.execute(_NEXT_UNSENT, {"now": now})).first()
+        if row is None:
+            return None
+        async with self.db.transaction() as s:
+            return self._attempt(row) if await self._take(s, row[0], now) else None
+
+    @staticmethod
+    def _attempt(row: Any) -> Attempt:
+        msg, texter = row[0], row[1]
+        attempt = Attempt(msg, texter, may_have_reached_twilio=msg.status in ("sending", "unknown"))
+        msg.attempts += 1  # as _take counted it in the database
+        return attempt
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.policy.timeout * 3 + 30)
+
+    async def _take(self, s: AsyncSession, msg: Message, now: datetime) -> bool:
+        """Lease ``msg`` if it is still as it was read: unleased, same status, same attempt count."""
+        result = await s.execute(
+            update(Message)
+            .where(
+                Message.id == msg.id,
+                Message.status == msg.status,
+                Message.attempts == msg.attempts,
+                or_(Message.lease_until.is_(None), Message.lease_until < now),
+            )
+            # Marked "sending" at once: from here on an attempt may reach Twilio, so a retry looks before sending.
+            .values(lease_until=self._lease_until(now), status="sending", attempts=Message.attempts + 1)
+            # Leave ``msg`` as read: on PostgreSQL it lives in this session, and the ORM would otherwise copy
+            # "sending" onto it (``_attempt`` decides on the status read).
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def take_new(self, s: AsyncSession, texter_id: int, rows: list[Message]) -> bool:
+        """In the transaction that just queued ``rows`` (one texter's, in order): lease them to this process, so
+        ``send_now`` sends them the moment it commits, without the outbox loop's look-and-lease round trips.
+        Not when an earlier text to this texter is still unsent (it must go first: the loop keeps the order).
+        If this process stops before sending, the lease runs out and the loop sends them, asking Twilio first."""
+        if not rows:
+            return False
+        earlier = await s.scalar(
+            select(Message.id)
+            .where(
+                Message.texter_id == texter_id,
+                Message.direction == "out",
+                Message.status.in_(UNFINISHED),
+                Message.id < rows[0].id,
+            )
+            .limit(1)
+        )
+        if earlier is not None:
+            return False
+        await s.execute(
+            update(Message)
+            .where(Message.id.in_([m.id for m in rows]))
+            .values(lease_until=self._lease_until(utcnow()), status="sending", attempts=1)
+            .execution_options(synchronize_session=False)
+        )
+        for msg in rows:
+            msg.attempts = 1
+        return True
+
+    def send_now(self, texter: Texter, rows: list[Message]) -> None:
+        """Send rows leased by ``take_new`` (after their transaction committed), in order, in the background."""
+        task = asyncio.create_task(self._send_in_order(texter, rows))
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
+    async def _send_in_order(self, texter: Texter, rows: list[Message]) -> None:
+        for i, msg in enumerate(rows):
+            if not await self._send(Attempt(msg, texter, may_have_reached_twilio=False)):
+                # Not sent (a retry is scheduled, it failed, or the number opted out): the rest wait their turn
+                # in the outbox loop, behind it.
+                await self._release([m.id for m in rows[i + 1:]])
+                return
+
+    async def _release(self, ids: list[int]) -> None:
+        if not ids:
             return
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == "sending")
+                .values(status="pending", attempts=0, lease_until=None)
+            )
+        self.wake.set()
+
+    async def send_one(self, attempt: Attempt) -> bool:
+        """One attempt at one leased text, and the bookkeeping for its outcome; True when Twilio took it."""
+        msg, texter = attempt.msg, attempt.texter
+        if texter.opted_out:
+            await self._finish(msg, status="held")
+            return False
         phone = self.privacy.decrypt(texter.phone_enc)
-        if msg.status in ("sending", "unknown"):
-            # An earlier attempt may have reached Twilio: look before sending again.
+        if attempt.may_have_reached_twilio:
             try:
                 sid = await self.sender.find_sent(phone, msg.body, msg.created_at)
             except ConnectionError:
                 await self._retry(msg, status="unknown", error_code=None)
-                return
+                return False
             if sid:
                 await self._finish(msg, status="sent", sid=sid)
-                return
-        await self._mark(msg, status="sending", attempts=msg.attempts + 1)
-        msg.attempts += 1
+                return True
         result = await self.sender.send(phone, msg.body, self.status_callback)
         if result.outcome is Outcome.SENT:
             await self._finish(msg, status=result.status if result.status == "local" else "sent", sid=result.sid)
-        elif result.outcome is Outcome.OPTED_OUT:
+            return True
+        if result.outcome is Outcome.OPTED_OUT:
             await self._opted_out(msg)
         elif result.outcome is Outcome.FAILED:
             await self._finish(msg, status="failed", error_code=result.error_code)
         else:
             status = "unknown" if result.outcome is Outcome.AMBIGUOUS else "pending"
             await self._retry(msg, status=status, error_code=result.error_code)
+        return False
 
     async def _mark(self, msg: Message, **values) -> None:
         async with self.db.transaction() as s:
@@ -222,34 +324,34 @@ class Outbox:
                 }
             )
 
-    async def run(self, stop: asyncio.Event, concurrency: int = 4) -> None:
-        """Send until ``stop`` is set; several senders share the work, each texter's texts stay in order."""
-        await asyncio.gather(*(self._worker(stop) for _ in range(concurrency)))
+    async def run(self, stop: asyncio.Event, concurrency: int = 16) -> None:
+        """Send until ``stop`` is set, up to ``concurrency`` texts at once; a texter's next text is only leased
+        once the one before it is finished, so each texter's texts stay in order."""
+        try:
+            await lease_and_dispatch(
+                self.lease_next, self._send, wake=self.wake, stop=stop, concurrency=concurrency, idle_wait=0.5,
+                name="outbox",
+            )
+        except asyncio.CancelledError:
+            for task in self._direct:
+                task.cancel()
+            raise
+        finally:
+            if self._direct:
+                await asyncio.gather(*self._direct, return_exceptions=True)
 
-    async def _worker(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                msg = await self.lease_next()
-            except Exception:  # the database blipped: keep the worker alive
-                log.exception("outbox: lease failed")
-                msg = None
-                await asyncio.sleep(1)
-            if msg is None:
-                self.wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=0.5)
-                continue
-            try:
-                await self.send_one(msg)
-            except Exception:
-                log.exception("outbox: sending %s failed unexpectedly", msg.id)
-                await self._retry(msg, status="unknown", error_code=None)
-            self.wake.set()  # others may now be unblocked (the next text of this texter)
+    async def _send(self, attempt: Attempt) -> bool:
+        try:
+            return await self.send_one(attempt)
+        except Exception:
+            log.exception("outbox: sending %s failed unexpectedly", attempt.msg.id)
+            await self._retry(attempt.msg, status="unknown", error_code=None)
+            return False
 
 
 async def record_status(db: Database, sid: str, status: str, error_code: int | None) -> Message | None:
     """Apply a delivery status callback; statuses only move forward, failures are final."""
-    async with db.transaction() as s:
+    async with db.transaction(urgent=True) as s:  # Twilio waits for the answer
         msg = await s.scalar(select(Message).where(Message.twilio_sid == sid, Message.direction == "out"))
         if msg is None:
             return None

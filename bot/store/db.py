@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -46,11 +50,23 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+URGENT_POOL = 4  # PostgreSQL connections kept for urgent transactions (webhooks), beside the main pool
+READ_ONLY = "crisis_read_only"  # execution option of read sessions: on SQLite they never take the write lock
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the webhook's writes."""
     _ensure_sqlite_dir(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(async_url(url), future=True, connect_args={"timeout": 30})
+        # A real pool: without one (SQLAlchemy's default for SQLite files) every transaction opened a new
+        # connection, its own thread and ran the pragmas again.
+        engine = create_async_engine(
+            async_url(url), future=True, connect_args={"timeout": 30},
+            poolclass=AsyncAdaptedQueuePool, pool_size=pool_size, max_overflow=pool_size,
+            # Sessions always end their transaction themselves; the pool's extra ROLLBACK on every check-in
+            # would be one more round trip through aiosqlite's thread.
+            pool_reset_on_return=None,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record):
@@ -65,14 +81,65 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn):
-            # Take the write lock at BEGIN: concurrent writers queue on busy_timeout instead of failing
-            # with "database is locked" when a read transaction upgrades to a write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writing transaction takes the write lock at BEGIN: concurrent writers queue instead of failing
+            # with "database is locked" when a read transaction upgrades to a write. Read sessions (which never
+            # commit) begin deferred and read a WAL snapshot beside the writer.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(
         async_url(url), future=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+class WriteTurn:
+    """SQLite's one writer at a time, within this process: writers wait here in order instead of polling SQLite's
+    lock in its busy handler (which sleeps, and lets newcomers overtake). Urgent writers (a webhook storing a text
+    before it answers Twilio) go ahead of background work, at most URGENT_RUN times in a row."""
+
+    URGENT_RUN = 8
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+        self._urgent_in_a_row = 0
+
+    @asynccontextmanager
+    async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the turn reached us as we were cancelled: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        prefer_urgent = self._urgent_in_a_row < self.URGENT_RUN or not self._normal
+        for queue in (self._urgent, self._normal) if prefer_urgent else (self._normal, self._urgent):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    self._urgent_in_a_row = self._urgent_in_a_row + 1 if queue is self._urgent else 0
+                    waiter.set_result(None)  # the turn passes straight on: still held
+                    return
+        self._held = False
+        self._urgent_in_a_row = 0
 
 
 class Database:
@@ -82,21 +149,41 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, future=True)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), class_=AsyncSession, expire_on_commit=False,
+            future=True,
+        )
         self.postgres = is_postgres(url)
+        self._write_turn = WriteTurn() if not self.postgres else None  # SQLite: one writer at a time
+        # Urgent transactions (a webhook storing a text while Twilio waits) never queue behind background work for
+        # a connection: on PostgreSQL they have a small pool of their own; on SQLite they go first in WriteTurn.
+        self._urgent_engine = create_engine(url, pool_size=URGENT_POOL) if self.postgres else None
+        self._urgent_sessions = (
+            sessionmaker(self._urgent_engine, class_=AsyncSession, expire_on_commit=False, future=True)
+            if self._urgent_engine is not None else self.sessions
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        """A session for reading (it is never committed)."""
+        async with self._read_sessions() as session:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction, committed on success and rolled back on error."""
-        async with self.sessions() as session, session.begin():
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction, committed on success and rolled back on error. ``urgent``: someone
+        is waiting for it (Twilio, for a webhook's answer); on SQLite it goes ahead of background writers."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_turn is not None:
+                await stack.enter_async_context(self._write_turn.turn(urgent=urgent))
+            session = await stack.enter_async_context((self._urgent_sessions if urgent else self.sessions)())
+            await stack.enter_async_context(session.begin())
             yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._urgent_engine is not None:
+            await self._urgent_engine.dispose()
 
 
 def migrate(url: str) -> None:

@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.gateway.app import create_app
 from bot.gateway.service import GATEWAY, Gateway
 from bot.rasa_endpoints import write as write_endpoints
-from bot.runner import ROOT, Proc, bin_path, ensure_model, model_path, rasa_env, stop_stack, wait_healthy
+from bot.runner import ROOT, Proc, actions_proc, ensure_model, rasa_env, rasa_proc, stop_stack, wait_healthy
 from bot.settings import Settings
 from bot.sms.signature import sign
 from bot.store.db import migrate
@@ -83,24 +83,14 @@ class RasaStack:
 
     def _proc(self, name: str) -> Proc:
         if name == "actions":
-            return Proc(
-                "actions",
-                [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
-                f"http://127.0.0.1:{self.action_port}/health",
-            )
+            return actions_proc(self.action_port)
         settings = Settings(
             var_dir=self.var_dir,
             database_url=self.database_url or f"sqlite:///{self.var_dir / 'tracker.db'}",
             redis_url=self.redis_url,
             action_port=self.action_port,
         )
-        endpoints = write_endpoints(settings, self.var_dir / "endpoints.yml")
-        return Proc(
-            "rasa",
-            [bin_path("rasa"), "run", "--model", str(model_path()), "--port", str(self.rasa_port),
-             "--endpoints", str(endpoints), "--credentials", "credentials.yml"],
-            f"{self.rasa_url}/webhooks/rest/",
-        )
+        return rasa_proc(self.rasa_port, write_endpoints(settings, self.var_dir / "endpoints.yml"))
 
     def start(self, *names: str) -> None:
         names = names or ("actions", "rasa")

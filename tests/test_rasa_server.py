@@ -1,0 +1,56 @@
+"""bot.rasa_server's cached ``jsonschema.validate`` accepts and rejects exactly what jsonschema's own does, for the
+schema Rasa checks action-server replies with, and compiles each schema once."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+
+from bot import rasa_server
+
+SPEC = RemoteAction.action_response_format_spec()
+VALID = [
+    {"events": [{"event": "slot", "name": "topic", "value": "school"}], "responses": [{"text": "Thank you."}]},
+    {"events": [], "responses": []},
+    {},
+]
+INVALID = [
+    {"events": [{"name": "no event key"}]},
+    {"events": "not a list"},
+    {"responses": [{"text": "ok"}], "events": [{"event": 7}]},
+]
+
+
+@pytest.mark.parametrize("result", VALID)
+def test_accepts_what_jsonschema_accepts(result: dict) -> None:
+    jsonschema.validators.validate(result, SPEC)  # the library's own, unpatched
+    rasa_server.validate(result, SPEC)
+
+
+@pytest.mark.parametrize("result", INVALID)
+def test_rejects_what_jsonschema_rejects_with_the_same_error(result: dict) -> None:
+    with pytest.raises(jsonschema.ValidationError) as theirs:
+        jsonschema.validators.validate(result, SPEC)
+    with pytest.raises(jsonschema.ValidationError) as ours:
+        rasa_server.validate(result, SPEC)
+    assert ours.value.message == theirs.value.message
+    assert list(ours.value.path) == list(theirs.value.path)
+
+
+def test_a_bad_schema_is_still_refused() -> None:
+    with pytest.raises(jsonschema.SchemaError):
+        rasa_server.validate({}, {"type": "no-such-type"})
+
+
+def test_each_schema_is_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rasa_server, "_compiled", {})
+    rasa_server.validate(VALID[0], RemoteAction.action_response_format_spec())
+    rasa_server.validate(VALID[1], RemoteAction.action_response_format_spec())  # a new, equal dict each call
+    assert len(rasa_server._compiled) == 1
+
+
+def test_speed_up_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # restored after the test
+    rasa_server.speed_up()
+    assert jsonschema.validate is rasa_server.validate
