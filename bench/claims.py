@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import create_engine, insert, select
 from sqlalchemy.engine import make_url
 
 from bot.handoff import queue
@@ -81,13 +81,6 @@ def _seed(url: str, counselors: int, waiting: int) -> list[int]:
     return user_ids
 
 
-def _reset(url: str) -> None:
-    engine = create_engine(sync_url(url), future=True)
-    with engine.begin() as conn:
-        conn.execute(update(Conversation).values(state="waiting", counselor_id=None, claimed_at=None))
-    engine.dispose()
-
-
 async def _round(
     name: str, db: Database, counselors: list[int], each: int, take: Callable[[int], Awaitable[Conversation | None]]
 ) -> ClaimResult:
@@ -121,7 +114,7 @@ async def _round(
 
 
 async def bench_claims(counselors: int = 50, each: int = 4, waiting: int = 250) -> tuple[str, list[ClaimResult]]:
-    """Both claim paths of the queue on a fresh PostgreSQL database; (server, results)."""
+    """The console's claim (Take next) on a fresh PostgreSQL database; (server, results)."""
     server = postgres_server()
     if server is None:
         raise LookupError("PostgreSQL is not reachable at DATABASE_URL or 127.0.0.1:5432 (user postgres)")
@@ -133,10 +126,7 @@ async def bench_claims(counselors: int = 50, each: int = 4, waiting: int = 250) 
         db = Database(url)  # one gateway's pool (10 + 10 overflow), as the console has
         try:
             results = [await _round(
-                "claim_next", db, user_ids, each, lambda uid: queue.claim_next(db, uid, rule))]
-            await asyncio.to_thread(_reset, url)
-            results.append(await _round(
-                "take_next (console)", db, user_ids, each, lambda uid: queue.take_next(db, uid, rule, limit=each)))
+                "take_next (console)", db, user_ids, each, lambda uid: queue.take_next(db, uid, rule, limit=each))]
         finally:
             await db.close()
     host = make_url(server)

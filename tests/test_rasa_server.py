@@ -1,5 +1,6 @@
 """bot.rasa_server's cached ``jsonschema.validate`` accepts and rejects exactly what jsonschema's own does, for the
-schema Rasa checks action-server replies with, and compiles each schema once."""
+schema Rasa checks action-server replies with, and compiles each schema once; its event-class lookup finds what
+Rasa's finds."""
 
 from __future__ import annotations
 
@@ -51,6 +52,24 @@ def test_each_schema_is_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_speed_up_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # restored after the test
+    from rasa.shared.core.events import Event
+
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # both restored after the test
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
     rasa_server.speed_up()
     assert jsonschema.validate is rasa_server.validate
+
+
+def test_event_classes_are_found_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])  # restored after the test
+    rasa_server.speed_up()
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("slot") is SlotSet  # from what it kept
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("no-such-event", default=ActionExecuted) is ActionExecuted
+    with pytest.raises(ValueError):
+        Event.resolve_by_type("no-such-event")
+    restored = Event.from_parameters({"event": "slot", "name": "topic", "value": "school"})
+    assert restored == SlotSet("topic", "school")

@@ -147,23 +147,6 @@ async def position_in_queue(session: AsyncSession, conv: Conversation, rule: Agi
     return 0
 
 
-async def claim_next(db: Database, counselor_id: int, rule: AgingRule) -> Conversation | None:
-    """Claim the highest-priority waiting conversation for a counselor; two claimers never get the same one.
-
-    Candidates are ranked first, then taken one by one with a compare-and-set from waiting to active (on
-    PostgreSQL after ``FOR UPDATE SKIP LOCKED``, so a row another counselor is taking is skipped, not waited on).
-    """
-    now = utcnow()
-    async with db.session() as s:
-        rows = await s.scalars(select(Conversation).where(Conversation.state == "waiting"))
-        candidates = [c.id for c in rank(list(rows), rule, now)]
-    for conv_id in candidates:
-        claimed = await claim(db, conv_id, counselor_id, expect_state="waiting")
-        if claimed is not None:
-            return claimed
-    return None
-
-
 async def claim(
     db: Database, conv_id: str, counselor_id: int, *, expect_state: str = "waiting"
 ) -> Conversation | None:
