@@ -112,6 +112,13 @@ def rasa_workers(settings: Settings) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_RASA_WORKERS))
 
 
+def tensorflow_threads() -> dict[str, str]:
+    """One TensorFlow thread per Rasa worker (unless set in the environment): the models are small, and each
+    worker's own thread pools only fight the other workers and the gateway for the same cores."""
+    return {name: os.environ.get(name, "1") for name in ("TF_INTRA_OP_PARALLELISM_THREADS",
+                                                           "TF_INTER_OP_PARALLELISM_THREADS")}
+
+
 def prepare_tracker_db(settings: Settings) -> None:
     """Put an SQLite tracker store in WAL mode (the mode stays with the file): several Rasa workers then read
     trackers while one saves, instead of failing with "database is locked"."""
@@ -148,7 +155,7 @@ def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
     actions = actions_proc(settings.action_port)
     actions.nice = BACKGROUND_NICE
     rasa = rasa_proc(int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]), endpoints_file)
-    rasa.env = {"SANIC_WORKERS": str(rasa_workers(settings))}
+    rasa.env = {"SANIC_WORKERS": str(rasa_workers(settings)), **tensorflow_threads()}
     rasa.nice = BACKGROUND_NICE
     gateway = Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health")
     return [actions, rasa, gateway]

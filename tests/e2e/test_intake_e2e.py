@@ -11,6 +11,7 @@ import pytest
 
 from bot.sms import replies
 from tests.e2e.conftest import Stack
+from tests.support.fake_twilio import Failure
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +75,25 @@ async def test_full_intake_lands_in_the_queue_with_answers_and_urgency(stack: St
     assert entry["summary"]
     assert "13-17" in entry["summary"]  # the age answer reached the counselor's summary
     assert isinstance(entry["waiting_seconds"], int)
+
+
+async def test_a_failed_send_mid_reply_is_retried_and_the_reply_stays_in_order(stack: Stack):
+    """The bot's texts for a turn go out the moment they are stored; when Twilio refuses the first (a 503), it is
+    retried and the texts behind it wait for it: all arrive, once each, in order."""
+    phone = "+15555550206"
+    calm = stack.texter("+15555550207")
+    assert await calm.text("hi") == 200  # the same greeting and first question, sent without trouble
+    expected = [m.body for m in await stack.twilio.wait_for(calm.phone, 2, timeout=40)]
+    await asyncio.sleep(0.7)
+    expected = [m.body for m in stack.twilio.to(calm.phone)]
+    assert len(expected) >= 2
+
+    stack.twilio.failures.append(Failure(503, None, "Service Unavailable"))
+    assert await stack.texter(phone).text("hi") == 200
+    got = await stack.twilio.wait_for(phone, len(expected), timeout=40)
+    await asyncio.sleep(1.0)  # nothing more, nothing doubled
+    assert not stack.twilio.failures, "the failure was not met by this texter's reply"
+    assert [m.body for m in stack.twilio.to(phone)] == expected == [m.body for m in got]
 
 
 async def test_imminent_risk_goes_to_the_head_of_the_queue_within_seconds(stack: Stack):
