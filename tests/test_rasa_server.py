@@ -4,13 +4,26 @@ Rasa's finds."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from bot import rasa_server
 
 SPEC = RemoteAction.action_response_format_spec()
+
+
+@pytest.fixture(autouse=True)
+def no_global_listener_left() -> Iterator[None]:
+    """speed_up registers an SQLAlchemy listener for every engine: never leave it to the rest of the suite."""
+    yield
+    if event.contains(Engine, "connect", rasa_server._sqlite_without_fsync_per_commit):
+        event.remove(Engine, "connect", rasa_server._sqlite_without_fsync_per_commit)
 VALID = [
     {"events": [{"event": "slot", "name": "topic", "value": "school"}], "responses": [{"text": "Thank you."}]},
     {"events": [], "responses": []},
@@ -73,3 +86,15 @@ def test_event_classes_are_found_as_before(monkeypatch: pytest.MonkeyPatch) -> N
         Event.resolve_by_type("no-such-event")
     restored = Event.from_parameters({"event": "slot", "name": "topic", "value": "school"})
     assert restored == SlotSet("topic", "school")
+
+
+def test_sqlite_tracker_store_skips_fsync_per_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rasa.shared.core.events import Event
+
+    monkeypatch.setattr(Event, "resolve_by_type", Event.__dict__["resolve_by_type"])
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)
+    rasa_server.speed_up()
+    engine = create_engine(f"sqlite:///{tmp_path / 'tracker.db'}")  # as Rasa's SQLTrackerStore makes it
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    engine.dispose()
