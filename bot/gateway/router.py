@@ -27,6 +27,7 @@ from bot.sms.keywords import Keyword, classify
 from bot.sms.outbox import Outbox
 from bot.store.db import Database
 from bot.store.models import AuditEvent, Conversation, Message, RateCounter, Texter, utcnow
+from bot.triage import assess
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class Router:
             if media and not text:
                 await self._reply(s, texter, conv, replies.MEDIA_ONLY)
 
+            if conv.state == "intake" and text and await self._imminent_now(s, texter, conv, events):
+                await _mark(s, ids, "processed", conv)
+                await self._publish(events)
+                return
             if conv.state != "intake":
                 rose = await queue.rescore(s, conv)
                 await _mark(s, ids, "processed", conv)
@@ -156,6 +161,20 @@ class Router:
         elif queued:
             self.outbox.wake.set()
         await self._publish(events)
+
+    async def _imminent_now(
+        self, s: AsyncSession, texter: Texter, conv: Conversation, events: list[dict]
+    ) -> bool:
+        """Imminent risk in the texter's own words ends the intake here, without waiting for Rasa's turn: the
+        gateway's triage is the same library the actions score with, so Rasa would decide the same, only later
+        (seconds, when it is busy). The counselor's card is built from the texts; answers given so far are in
+        the transcript."""
+        texts = await queue.texter_texts(s, conv.id)
+        if assess(texts).level != "imminent":
+            return False
+        await self._reply(s, texter, conv, replies.IMMINENT)
+        await self._handoff(s, texter, conv, build_context("imminent", {}, texts), events, tell_position=False)
+        return True
 
     async def _fail_open(self, texter_id: int, conv_id: str, ids: list[int], events: list[dict]) -> None:
         async with self.db.transaction() as s:

@@ -80,8 +80,8 @@ async def test_full_intake_lands_in_the_queue_with_answers_and_urgency(stack: St
 async def test_a_failed_send_mid_reply_is_retried_and_the_reply_stays_in_order(stack: Stack):
     """The bot's texts for a turn go out the moment they are stored; when Twilio refuses the first (a 503), it is
     retried and the texts behind it wait for it: all arrive, once each, in order."""
-    phone = "+15555550206"
-    calm = stack.texter("+15555550207")
+    phone = "+15555550218"
+    calm = stack.texter("+15555550219")
     assert await calm.text("hi") == 200  # the same greeting and first question, sent without trouble
     expected = [m.body for m in await stack.twilio.wait_for(calm.phone, 2, timeout=40)]
     await asyncio.sleep(0.7)
