@@ -23,6 +23,11 @@ from bot.texter import webhook_form
 
 REPLY_TIMEOUT = 15.0  # a turn without any reply by then counts as failed and the texter gives up that intake
 EXTRA_ANSWERS = 3  # answers beyond the script when the bot re-asked something, before the texter gives up
+# Seconds a texter takes between the bot's reply and their next text. Stress: far quicker than people text, so
+# the machine is saturated (the throughput comparison with stock Rasa). SMS: still quick for someone typing on
+# a phone. Either way, half the texters also join surges (every 10 s, they all text at once).
+THINK_STRESS = (1.0, 3.0)
+THINK_SMS = (5.0, 20.0)
 QUEUE_TEXTS = frozenset(replies.queue_position(n) for n in (1, 2, 9))  # the gateway's text after a handoff
 
 # Our own example texts (low-risk intakes). A full intake here is 7 turns: the screener is answered "no".
@@ -200,7 +205,8 @@ class PhoneBook:
 
 
 async def _texter(
-    channel: Channel, phones: PhoneBook, rng: random.Random, surges: Surges, stop_at: float, result: LoadResult
+    channel: Channel, phones: PhoneBook, rng: random.Random, surges: Surges, stop_at: float, result: LoadResult,
+    think: tuple[float, float],
 ) -> None:
     loop = asyncio.get_running_loop()
     joins_surges = rng.random() < 0.5
@@ -214,7 +220,7 @@ async def _texter(
             if not await channel.send_turn(sender, body):
                 result.failed_turns += 1
                 break
-            await surges.think(rng.uniform(1.0, 3.0), joins_surges)
+            await surges.think(rng.uniform(*think), joins_surges)
             outcome = channel.finish_turn(sender)
             result.latencies.append(outcome.latency)
             result.ended = max(result.ended, loop.time())
@@ -229,8 +235,12 @@ async def _texter(
         await asyncio.sleep(rng.uniform(0.0, 1.0))  # the next texter on this "line" comes in
 
 
-async def run_intakes(channel: Channel, texters: int, seconds: float, seed: int, phone_prefix: str) -> LoadResult:
-    """``texters`` simulated texters doing full intakes for ``seconds``; all start at once (the first surge)."""
+async def run_intakes(
+    channel: Channel, texters: int, seconds: float, seed: int, phone_prefix: str,
+    think: tuple[float, float] = THINK_STRESS,
+) -> LoadResult:
+    """``texters`` simulated texters doing full intakes for ``seconds``, taking ``think`` seconds (uniform) to
+    answer; all start at once (the first surge)."""
     loop = asyncio.get_running_loop()
     result = LoadResult(channel.name, texters, started=loop.time())
     stop_at = loop.time() + seconds
@@ -240,7 +250,7 @@ async def run_intakes(channel: Channel, texters: int, seconds: float, seed: int,
     rngs = [random.Random(seed * 1000 + i) for i in range(texters)]
     try:
         await asyncio.wait_for(
-            asyncio.gather(*(_texter(channel, phones, rng, surges, stop_at, result) for rng in rngs)),
+            asyncio.gather(*(_texter(channel, phones, rng, surges, stop_at, result, think) for rng in rngs)),
             timeout=seconds + REPLY_TIMEOUT + 10,
         )
     finally:
