@@ -62,18 +62,18 @@ class Router:
         self.outbox = outbox
 
     async def handle_texter(self, texter_id: int) -> None:
+        """Handle the leased texter's texts until none is left, then give the lease back."""
         renewed = time.monotonic()  # the lease was just taken
         if self.settings.merge_window > 0:
             await asyncio.sleep(self.settings.merge_window)
         while True:
-            pending = await self.inbox.pending(texter_id)
-            if not pending:
-                return
-            for batch in _batches(pending):
+            for batch in _batches(await self.inbox.pending(texter_id)):
                 await self._turn(texter_id, batch)
                 if time.monotonic() - renewed > RENEW_AFTER:  # a write per turn only when the lease runs low
                     await self.inbox.renew(texter_id)
                     renewed = time.monotonic()
+            if await self.inbox.release_if_done(texter_id):
+                return
 
     async def _turn(self, texter_id: int, msgs: list[Message]) -> None:
         ids = [m.id for m in msgs]

@@ -24,9 +24,11 @@ from bot.sms.outbox import Outbox, SendPolicy
 from bot.sms.signature import SignatureChecker
 from bot.sms.twilio_client import LocalSender, Sender, TwilioSender
 from bot.store.db import Database, migrate
-from bot.triage import warm_up
+from bot.triage import assess, warm_up
 
 log = logging.getLogger(__name__)
+
+EXPEDITE_CHARS = 1600  # what one SMS can hold: enough to read a text's risk, bounded for a huge body
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -66,6 +68,7 @@ class Gateway:
         self.http: aiohttp.ClientSession | None = None
         self.router: Router | None = None
         self.bus: PostgresBus | None = None
+        self._expedited: set[asyncio.Task] = set()  # imminent texts handled outside the inbox workers
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -95,9 +98,9 @@ class Gateway:
 
     async def close(self) -> None:
         self.request_stop()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._expedited]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._expedited]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.bus is not None:
@@ -114,14 +117,34 @@ class Gateway:
             concurrency=self.settings.inbox_workers, idle_wait=1.0, name="inbox",
         )
 
+    def expedite_if_imminent(self, texter_id: int, body: str) -> None:
+        """A text that alone reads as imminent risk is handled at once, beside the INBOX_WORKERS busy with others,
+        instead of waiting for a free one behind older texts (the router then ends the intake and queues it
+        first). If the texter is already being handled, that worker takes the text next, as usual."""
+        if self.router is None or self.stop.is_set():
+            return
+        task = asyncio.create_task(self._expedite(texter_id, body))  # scored after Twilio has its answer
+        self._expedited.add(task)
+        task.add_done_callback(self._expedited.discard)
+
+    async def _expedite(self, texter_id: int, body: str) -> None:
+        if assess([body[:EXPEDITE_CHARS]]).level != "imminent":
+            return
+        try:
+            if not await self.inbox.lease_texter(texter_id):
+                return
+        except Exception:
+            log.exception("inbox: urgent lease failed; the text waits for a worker")
+            return
+        log.info("inbox: imminent-risk text expedited")
+        await self._handle_texter(texter_id)
+
     async def _handle_texter(self, texter_id: int) -> None:
         assert self.router is not None
         try:
-            await self.router.handle_texter(texter_id)
+            await self.router.handle_texter(texter_id)  # gives the lease back when done
         except Exception:
             log.exception("inbox: handling texter failed; the lease will expire and it is retried")
-            return
-        await self.inbox.release(texter_id)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,6 +150,11 @@ class Inbox:
         async with self.db.transaction() as s:
             return texter_id if await self._take(s, texter_id, now) else None
 
+    async def lease_texter(self, texter_id: int) -> bool:
+        """Lease this texter now if nobody holds them (an urgent text: see Gateway.expedite)."""
+        async with self.db.transaction() as s:
+            return await self._take(s, texter_id, utcnow())
+
     async def _take(self, s: AsyncSession, texter_id: int, now: datetime) -> bool:
         result = await s.execute(
             update(Texter)
@@ -166,13 +171,24 @@ class Inbox:
                 .values(lease_until=utcnow() + LEASE)
             )
 
-    async def release(self, texter_id: int) -> None:
+    async def release_if_done(self, texter_id: int) -> bool:
+        """Give the texter's lease back unless a text of theirs is still unhandled; True when this worker is done
+        with the texter (released, or the lease was lost to another worker), False when there is more to do.
+        One statement checks and releases, so a text stored meanwhile is never left behind a released lease."""
+        unhandled = exists().where(
+            Message.texter_id == texter_id, Message.direction == "in", Message.status.in_(UNHANDLED)
+        )
         async with self.db.transaction() as s:
-            await s.execute(
+            result = await s.execute(
                 update(Texter)
-                .where(Texter.id == texter_id, Texter.lease_owner == self.owner)
+                .where(Texter.id == texter_id, Texter.lease_owner == self.owner, ~unhandled)
                 .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
             )
+            if result.rowcount == 1:
+                return True
+            owner = await s.scalar(select(Texter.lease_owner).where(Texter.id == texter_id))
+            return owner != self.owner
 
     async def pending(self, texter_id: int) -> list[Message]:
         """The texter's unhandled texts, in the order they arrived."""

@@ -45,6 +45,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
         log.info("duplicate MessageSid for message %s: acknowledged, not processed again", received.message_id)
     else:
         gw.wake_inbox.set()
+        gw.expedite_if_imminent(received.texter_id, text.body)
     return _twiml()
 
 
