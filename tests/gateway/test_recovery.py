@@ -1,13 +1,13 @@
 """A gateway killed between storing a text and handling it loses nothing: after a restart the text is handled,
-once. Runs the gateway as a real process so it can be killed with SIGKILL."""
+once (a real process, killed with SIGKILL); a database that drops every connection loses no webhook either."""
 
 from __future__ import annotations
 
 import signal
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
-from bot.store.db import Database
+from bot.store.db import Database, sync_url
 from bot.store.models import Message
 from tests.gateway.test_webhook import PHONE
 from tests.support.ports import free_port
@@ -48,3 +48,28 @@ async def test_killed_after_storing_then_restarted_processes_each_text_once(data
         assert len(fake_twilio.to(PHONE)) == 1
     finally:
         assert await stop_process(second) == 0  # a clean shutdown on SIGTERM
+
+
+async def test_texts_are_stored_after_the_database_cut_every_connection(gateway_without_rasa, fake_twilio):
+    """PostgreSQL restarted or failed over (here: every connection of ours terminated): the next webhooks are
+    still stored and answered 200, since Twilio would not send those texts again."""
+    gw = gateway_without_rasa
+    if not gw.gateway.db.postgres:
+        return  # SQLite has no connections to lose
+    t = Texter(gw.url, gw.settings.twilio_auth_token, PHONE, gw.settings.public_base_url)
+    assert await t.text("first, before the cut") == 200
+    admin = create_engine(sync_url(gw.settings.database_url), isolation_level="AUTOCOMMIT", future=True)
+    try:
+        with admin.connect() as conn:
+            cut = conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )).scalar()
+    finally:
+        admin.dispose()
+    assert cut >= 1
+    for i in range(3):
+        assert await t.text(f"after the cut {i}") == 200
+    async with gw.gateway.db.session() as s:
+        bodies = list(await s.scalars(select(Message.body).where(Message.direction == "in").order_by(Message.id)))
+    assert bodies == ["first, before the cut", "after the cut 0", "after the cut 1", "after the cut 2"]
