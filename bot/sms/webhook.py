@@ -40,7 +40,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     gw = request.app[GATEWAY]
-    received = await gw.inbox.receive(text)
+    received = await gw.db.urgent(lambda: gw.inbox.receive(text))
     if received.duplicate:
         log.info("duplicate MessageSid for message %s: acknowledged, not processed again", received.message_id)
     else:
@@ -61,7 +61,7 @@ async def status_callback(request: web.Request) -> web.Response:
     except ValueError:
         code = None
     gw = request.app[GATEWAY]
-    msg = await record_status(gw.db, sid, status, code)
+    msg = await gw.db.urgent(lambda: record_status(gw.db, sid, status, code))
     if msg is not None and msg.conversation_id:
         await gw.hub.publish(
             {

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -179,6 +186,20 @@ class Database:
             session = await stack.enter_async_context((self._urgent_sessions if urgent else self.sessions)())
             await stack.enter_async_context(session.begin())
             yield session
+
+    async def urgent(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run urgent work (a webhook's write: Twilio will not send that request again). If the connection broke
+        under it (PostgreSQL restarted or failed over; asyncpg may report a killed connection as "another
+        operation is in progress", which passes the pool's pre-ping), drop the urgent pool's connections and run
+        it once more on a new one."""
+        try:
+            return await work()
+        except (DBAPIError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+            if self._urgent_engine is None or isinstance(exc, IntegrityError):
+                raise
+            log.warning("database connection broke (%s); retrying on a new one", type(exc).__name__)
+            await self._urgent_engine.dispose()
+            return await work()
 
     async def close(self) -> None:
         await self.engine.dispose()
