@@ -6,9 +6,6 @@ import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import aiohttp
-
-from bot.sms.signature import sign
 from tests.support.fake_twilio import FakeTwilio, SentMessage
 
 
@@ -28,30 +25,10 @@ class _ObservedList(list):
 class ObservedTwilio(FakeTwilio):
     by_phone: dict[str, list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
     _arrived: dict[str, asyncio.Event] = field(default_factory=dict)
-    _callbacks: aiohttp.ClientSession | None = None
 
     def __post_init__(self) -> None:
         self.messages = _ObservedList(self)
-
-    async def post_status(self, msg: SentMessage, status: str, error_code: int | None = None) -> int:
-        """As the tests' fake does, but over one kept-alive connection pool (less load on the bench driver)."""
-        assert msg.status_callback, "message was sent without a StatusCallback"
-        form = {"MessageSid": msg.sid, "SmsSid": msg.sid, "AccountSid": self.account_sid, "MessageStatus": status,
-                "SmsStatus": status, "To": msg.to, "From": msg.from_}
-        if error_code is not None:
-            form["ErrorCode"] = str(error_code)
-        headers = {"X-Twilio-Signature": sign(self.status_auth_token or self.auth_token, msg.status_callback, form)}
-        if self._callbacks is None:
-            self._callbacks = aiohttp.ClientSession()
-        async with self._callbacks.post(msg.status_callback, data=form, headers=headers) as resp:
-            await resp.read()
-            return resp.status
-
-    async def stop(self) -> None:
-        if self._callbacks is not None:
-            await self._callbacks.close()
-            self._callbacks = None
-        await super().stop()
+        self.keep_alive_callbacks = True  # thousands of callbacks: one client, not one each
 
     def filed(self, msg: SentMessage) -> None:
         self.by_phone[msg.to].append(msg)

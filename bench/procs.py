@@ -19,6 +19,7 @@ from bot.runner import (
     Proc,
     bin_path,
     model_path,
+    niceness,
     rasa_env,
     start_stack,
     stop_stack,
@@ -56,17 +57,13 @@ def start_stock_rasa(port: int, action_port: int, work_dir: Path, log_dir: Path)
     env.pop("SANIC_WORKERS", None)
     # The same CPU priority as our Rasa (runner.BACKGROUND_NICE), so both compete alike with anything else running.
     proc.popen = subprocess.Popen(proc.args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True, preexec_fn=lambda: _nice(BACKGROUND_NICE))
+                                  start_new_session=True, preexec_fn=niceness(BACKGROUND_NICE))
     try:
         wait_healthy(proc, timeout=240)
     except Exception:
         stop_stack([proc])
         raise
     return proc
-
-
-def _nice(increment: int) -> None:
-    os.nice(increment)
 
 
 def _children(pid: int) -> list[int]:

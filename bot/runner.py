@@ -189,7 +189,7 @@ def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc
             out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
         proc.popen = subprocess.Popen(
             proc.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True, preexec_fn=_niceness(proc.nice),
+            start_new_session=True, preexec_fn=niceness(proc.nice),
         )
     try:
         for proc in procs:
@@ -200,7 +200,7 @@ def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc
     return procs
 
 
-def _niceness(increment: int) -> Callable[[], None] | None:
+def niceness(increment: int) -> Callable[[], None] | None:
     """What the child runs before exec to lower its CPU priority (None: keep the parent's)."""
     if not increment:
         return None

@@ -52,9 +52,11 @@ class FakeTwilio:
     slow_seconds: float = 30.0
     auto_status: str | None = None  # e.g. "delivered": post this status callback after each accepted message
     status_auth_token: str | None = None  # token to sign callbacks with (the gateway's)
+    keep_alive_callbacks: bool = False  # post callbacks over one kept-alive client (the benchmark's load)
     requests: int = 0
     _counter: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
+    _callbacks: aiohttp.ClientSession | None = None
     url: str = ""
 
     def app(self) -> web.Application:
@@ -74,6 +76,9 @@ class FakeTwilio:
         return self.url
 
     async def stop(self) -> None:
+        if self._callbacks is not None:
+            await self._callbacks.close()
+            self._callbacks = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -191,6 +196,12 @@ class FakeTwilio:
         if error_code is not None:
             form["ErrorCode"] = str(error_code)
         headers = {"X-Twilio-Signature": sign(self.status_auth_token or self.auth_token, msg.status_callback, form)}
+        if self.keep_alive_callbacks:
+            if self._callbacks is None:
+                self._callbacks = aiohttp.ClientSession()
+            async with self._callbacks.post(msg.status_callback, data=form, headers=headers) as resp:
+                await resp.read()
+                return resp.status
         async with aiohttp.ClientSession() as session, session.post(
             msg.status_callback, data=form, headers=headers
         ) as resp:
