@@ -15,7 +15,7 @@ from bot.settings import Settings
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.gateway.app import create_app
+    from bot.server import create_app
     from bot.store.db import migrate
 
     migrate(settings.database_url)

@@ -139,13 +139,15 @@ def actions_proc(port: int) -> Proc:
     )
 
 
-def rasa_proc(port: int, endpoints_file: Path) -> Proc:
-    """The Rasa server on ``port``: `rasa run` with its action-reply check compiled once (bot/rasa_server.py)."""
+def rasa_proc(port: int, endpoints_file: Path, token: str) -> Proc:
+    """The Rasa server on ``port``: `rasa run` with its action-reply check compiled once (bot/rasa_server.py), and
+    its HTTP API behind ``token`` (the gateway reads a tracker there after a crash: exactly-once turns)."""
     return Proc(
         "rasa",
         [
             sys.executable, "-m", "bot.rasa_server", "run", "--model", str(model_path()), "--port", str(port),
-            "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
+            "--endpoints", str(endpoints_file), "--credentials", "credentials.yml", "--enable-api",
+            "--auth-token", token,
         ],
         f"http://127.0.0.1:{port}/webhooks/rest/",
     )
@@ -154,7 +156,7 @@ def rasa_proc(port: int, endpoints_file: Path) -> Proc:
 def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
     actions = actions_proc(settings.action_port)
     actions.nice = BACKGROUND_NICE
-    rasa = rasa_proc(int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]), endpoints_file)
+    rasa = rasa_proc(int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]), endpoints_file, settings.rasa_token)
     rasa.env = {"SANIC_WORKERS": str(rasa_workers(settings)), **tensorflow_threads()}
     rasa.nice = BACKGROUND_NICE
     gateway = Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health")

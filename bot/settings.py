@@ -56,13 +56,13 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     action_port: int = 5055
     rasa_timeout: float = 8.0
+    rasa_token: str = field(default="", repr=False)  # Rasa's HTTP API token (the gateway reads trackers with it)
     inbox_workers: int = 8  # 0 = store-only (texts wait in the durable inbox for another instance)
     # Privacy: one secret derives both the phone-number encryption key and the hashing key
     privacy_key: str = field(default="", repr=False)
     # Behaviour
     send_timeout: float = 10.0
     send_max_attempts: int = 5
-    merge_window: float = 1.5
     rate_limit_per_minute: int = 20
     max_body_chars: int = 5000
     log_level: str = "INFO"
@@ -104,11 +104,11 @@ class Settings:
             rasa_url=_env("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
             action_port=_int("ACTION_PORT", 5055),
             rasa_timeout=_float("RASA_TIMEOUT", 8.0),
+            rasa_token=_env("RASA_TOKEN") or _local_secret(var_dir, "rasa_token"),
             inbox_workers=_int("INBOX_WORKERS", 8),
             privacy_key=_env("PRIVACY_KEY") or _local_secret(var_dir, "privacy.key"),
             send_timeout=_float("SEND_TIMEOUT", 10.0),
             send_max_attempts=_int("SEND_MAX_ATTEMPTS", 5),
-            merge_window=_float("MERGE_WINDOW", 1.5),
             rate_limit_per_minute=_int("RATE_LIMIT_PER_MINUTE", 20),
             max_body_chars=_int("MAX_BODY_CHARS", 5000),
             log_level=_env("LOG_LEVEL", "INFO"),

@@ -1,5 +1,5 @@
 """What counselors and supervisors do to conversations (take next, reply, close with report, reassign, take
-over), each checked against who is asking, and the live event each one publishes."""
+over), each checked against who is asking. The queue and the outbox publish the live events of each change."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from sqlalchemy import select
 from bot.console import report as reports
 from bot.console.auth import can_supervise
 from bot.console.views import conversation_view
-from bot.gateway.service import Gateway
 from bot.handoff import queue
-from bot.handoff.live import queue_event
 from bot.handoff.queue import NotAvailable, QueueError
+from bot.services import Services
 from bot.settings import Settings
 from bot.sms import outbox
 from bot.store.models import Conversation, Message, Texter, User, utcnow
@@ -32,15 +31,12 @@ def limit_for(user: User, settings: Settings) -> int:
     return max(1, min(user.max_active or settings.max_active_per_counselor, settings.max_active_per_counselor))
 
 
-async def take_next(gw: Gateway, user: User) -> Conversation | None:
+async def take_next(gw: Services, user: User) -> Conversation | None:
     """Claim the highest-priority waiting conversation for ``user`` (raises LimitReached)."""
-    conv = await queue.take_next(gw.db, user.id, gw.aging, limit_for(user, gw.settings))
-    if conv is not None:
-        await gw.hub.publish(queue_event(conv))
-    return conv
+    return await queue.take_next(gw.db, user.id, gw.aging, limit_for(user, gw.settings))
 
 
-async def reply(gw: Gateway, user: User, conv_id: str, body: str) -> list[Message]:
+async def reply(gw: Services, user: User, conv_id: str, body: str) -> list[Message]:
     """Send the assigned counselor's text through the outbox (it goes out in order, with retries)."""
     text = body.strip()
     if not text:
@@ -62,12 +58,10 @@ async def reply(gw: Gateway, user: User, conv_id: str, body: str) -> list[Messag
         rows = await outbox.enqueue(
             s, texter_id=conv.texter_id, conversation_id=conv.id, body=text, author="counselor", counselor_id=user.id
         )
-    gw.outbox.wake.set()
-    await gw.hub.publish({"type": "message", "conversation_id": conv_id, "direction": "out"})
     return rows
 
 
-async def close_with_report(gw: Gateway, user: User, conv_id: str, form: MultiMapping[Any]) -> Conversation:
+async def close_with_report(gw: Services, user: User, conv_id: str, form: MultiMapping[Any]) -> Conversation:
     """Close the counselor's conversation (or file the report of one closed for them) with their report,
     kept beside what the assistant predicted."""
     view = await conversation_view(gw.db, user, conv_id)
@@ -77,14 +71,12 @@ async def close_with_report(gw: Gateway, user: User, conv_id: str, form: MultiMa
         raise NotAllowed("Only the counselor this conversation is assigned to can close it.")
     confirmed = reports.from_form(form, [r.get("id") for r in view.referrals])
     record = reports.record(view.predicted, confirmed, user_id=user.id, at=utcnow())
-    conv = await queue.close(
-        gw.db, conv_id, reason="counselor", report=record, by_user_id=user.id, expect_counselor=user.id
+    return await queue.close_by_counselor(
+        gw.db, conv_id, report=record, by_user_id=user.id, expect_counselor=user.id
     )
-    await gw.hub.publish(queue_event(conv))
-    return conv
 
 
-async def reassign(gw: Gateway, by: User, conv_id: str, to_user_id: int) -> Conversation:
+async def reassign(gw: Services, by: User, conv_id: str, to_user_id: int) -> Conversation:
     """A supervisor gives a waiting or active conversation to a counselor within that counselor's limit."""
     if not can_supervise(by.role):
         raise NotAllowed("Only supervisors can reassign conversations.")
@@ -96,19 +88,12 @@ async def reassign(gw: Gateway, by: User, conv_id: str, to_user_id: int) -> Conv
     return await _transfer(gw, by, conv_id, target.id, limit)
 
 
-async def take_over(gw: Gateway, by: User, conv_id: str) -> Conversation:
+async def take_over(gw: Services, by: User, conv_id: str) -> Conversation:
     """A supervisor takes a conversation themselves (no limit: it is a deliberate, audited step)."""
     if not can_supervise(by.role):
         raise NotAllowed("Only supervisors can take over conversations.")
     return await _transfer(gw, by, conv_id, by.id, None)
 
 
-async def _transfer(gw: Gateway, by: User, conv_id: str, to_user_id: int, limit: int | None) -> Conversation:
-    async with gw.db.session() as s:
-        previous = await s.scalar(select(Conversation.counselor_id).where(Conversation.id == conv_id))
-    conv = await queue.transfer(gw.db, conv_id, to_user_id, by.id, limit=limit)
-    await gw.hub.publish(queue_event(conv, previous_counselor_id=previous))
-    await gw.hub.publish(
-        {"type": "transfer", "conversation_id": conv.id, "counselor_id": conv.counselor_id, "from": previous}
-    )
-    return conv
+async def _transfer(gw: Services, by: User, conv_id: str, to_user_id: int, limit: int | None) -> Conversation:
+    return await queue.transfer(gw.db, conv_id, to_user_id, by.id, limit=limit)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.console.auth import ROLES, SUPERVISING, load_session, same_token
 from bot.console.render import render
-from bot.gateway.service import GATEWAY
+from bot.services import SERVICES
 from bot.store.models import User, WebSession
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,7 +81,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
+    gw = request.app[SERVICES]
     if request.path in PUBLIC:
         if request.method not in SAFE_METHODS:
             expected = request.cookies.get(LOGIN_CSRF_COOKIE)

@@ -17,8 +17,8 @@ from bot.console.guard import (
 )
 from bot.console.live import LIVE
 from bot.console.render import render
-from bot.gateway.service import GATEWAY, Gateway
 from bot.handoff.queue import LimitReached, NotAvailable, QueueError
+from bot.services import SERVICES, Services
 
 # Failed sign-ins: 5 per account, and 30 per address (a whole office may share one address behind a proxy).
 THROTTLE = web.AppKey("console_throttle", tuple)
@@ -39,8 +39,8 @@ NOTICES = {
 }
 
 
-def _gw(request: web.Request) -> Gateway:
-    return request.app[GATEWAY]
+def _gw(request: web.Request) -> Services:
+    return request.app[SERVICES]
 
 
 def _back(path: str, notice: str) -> web.HTTPSeeOther:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bot.console.auth import can_supervise, same_token
 from bot.console.guard import current_session
-from bot.gateway.service import GATEWAY
+from bot.services import SERVICES
 from bot.store.models import Conversation
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def visible(event: Mapping[str, Any], *, role: str, user_id: int, mine: set[str]
 
 
 async def _mine_now(request: web.Request, user_id: int) -> set[str]:
-    gw = request.app[GATEWAY]
+    gw = request.app[SERVICES]
     async with gw.db.session() as s:
         rows = await s.scalars(
             select(Conversation.id).where(Conversation.counselor_id == user_id, Conversation.state == "active")
@@ -83,7 +83,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /console/ws: the first client message must be {"type": "hello", "csrf": TOKEN}."""
     session = current_session(request)
     user = session.user
-    gw = request.app[GATEWAY]
+    gw = request.app[SERVICES]
     registry = request.app[LIVE]
     ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=4096)
     await ws.prepare(request)

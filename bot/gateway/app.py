@@ -1,17 +1,21 @@
-"""The aiohttp app factory and its routes, all in one place."""
+"""The gateway's aiohttp app factory and its routes, all in one place. Other parts (the console) mount themselves
+on it through ``mounts``: the gateway never imports them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.gateway import webhooks
 from bot.gateway.service import GATEWAY, Gateway
+from bot.services import Services
 from bot.settings import Settings
-from bot.sms import webhook
 
 MAX_REQUEST_BYTES = 256 * 1024
+
+Mount = Callable[[web.Application, Services], None]
 
 
 async def health(request: web.Request) -> web.Response:
@@ -30,7 +34,7 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if database == "ok" else 503)
 
 
-def create_app(settings: Settings | None = None, *, with_console: bool = True) -> web.Application:
+def create_app(settings: Settings | None = None, *, mounts: Sequence[Mount] = ()) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     gateway = Gateway(settings)
@@ -47,10 +51,8 @@ def create_app(settings: Settings | None = None, *, with_console: bool = True) -
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/health", health)
-    app.router.add_post("/twilio/sms", webhook.inbound_sms)
-    app.router.add_post("/twilio/status", webhook.status_callback)
-    if with_console:
-        from bot.console import setup as setup_console
-
-        setup_console(app)
+    app.router.add_post("/twilio/sms", webhooks.inbound_sms)
+    app.router.add_post("/twilio/status", webhooks.status_callback)
+    for mount in mounts:
+        mount(app, gateway.services)
     return app

@@ -1,4 +1,5 @@
-"""Rasa's REST channel, as the gateway calls it: one texter turn in, the bot's texts and any handoff out."""
+"""Rasa as the gateway calls it: one texter turn in through the REST channel, the bot's texts and any handoff out;
+and, for a turn a stopped gateway may have delivered already, the reply read back from Rasa's tracker."""
 
 from __future__ import annotations
 
@@ -25,24 +26,64 @@ def parse_reply(payload: Any) -> RasaReply:
         raise RasaUnavailable("unexpected response from Rasa")
     reply = RasaReply()
     for item in payload:
-        if not isinstance(item, dict):
+        if isinstance(item, dict):
+            _add(reply, item.get("text"), item.get("custom"))
+    return reply
+
+
+def _add(reply: RasaReply, text: Any, custom: Any) -> None:
+    if isinstance(text, str) and text.strip():
+        reply.texts.append(text.strip())
+    if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
+        reply.handoff = custom["handoff"]
+
+
+def reply_in_tracker(events: Any, message_ids: list[int]) -> RasaReply | None:
+    """The bot's reply to the user turn that carried any of ``message_ids`` (in its metadata), read from a
+    tracker's events; None when Rasa never received that turn."""
+    if not isinstance(events, list):
+        raise RasaUnavailable("unexpected tracker from Rasa")
+    wanted = set(message_ids)
+    reply: RasaReply | None = None
+    for event in events:
+        if not isinstance(event, dict):
             continue
-        text = item.get("text")
-        if isinstance(text, str) and text.strip():
-            reply.texts.append(text.strip())
-        custom = item.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
-            reply.handoff = custom["handoff"]
+        kind = event.get("event")
+        if kind == "user":
+            if reply is not None:
+                break  # the next turn began
+            ids = ((event.get("metadata") or {}).get("message_ids")) or []
+            if wanted.intersection(ids if isinstance(ids, list) else []):
+                reply = RasaReply()
+        elif kind == "bot" and reply is not None:
+            data = event.get("data") or {}
+            _add(reply, event.get("text"), data.get("custom") if isinstance(data, dict) else None)
     return reply
 
 
 class RasaClient:
     """Posts texter turns to ``{rasa_url}/webhooks/rest/webhook`` under the conversation id."""
 
-    def __init__(self, base_url: str, timeout: float, session: aiohttp.ClientSession) -> None:
-        self._url = base_url.rstrip("/") + "/webhooks/rest/webhook"
+    def __init__(self, base_url: str, timeout: float, session: aiohttp.ClientSession, token: str = "") -> None:
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/webhooks/rest/webhook"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
+        self._token = token
+
+    async def replay(self, conversation_id: str, message_ids: list[int]) -> RasaReply | None:
+        """Rasa's reply to these texts if Rasa already had them (a gateway stopped after Rasa's turn and before
+        recording it), read from the tracker through Rasa's HTTP API; None when Rasa never got them."""
+        url = f"{self._base}/conversations/{conversation_id}/tracker"
+        try:
+            async with self._session.get(url, params={"token": self._token, "include_events": "ALL"},
+                                         timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"Rasa's tracker answered HTTP {resp.status}")
+                tracker = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(type(exc).__name__) from exc
+        return reply_in_tracker((tracker or {}).get("events") if isinstance(tracker, dict) else None, message_ids)
 
     async def turn(self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None) -> RasaReply:
         body = {"sender": conversation_id, "message": text, "metadata": metadata or {}}

@@ -1,232 +1,256 @@
-"""Routing of stored texts: keywords, opt-out, abuse limits, intake through Rasa, or the counselor's transcript.
+"""Routing of stored texts: what one turn of a texter's texts does, as a few named steps.
 
 One texter at a time (the inbox leases texters), texts in the order they arrived. Texts that piled up while the
-previous turn ran are merged into one turn, so the bot does not answer each fragment. When Rasa fails, the
-conversation fails open: the texter is told a counselor is coming and the in-process triage scores the queue entry.
+previous turn ran are merged into one turn, so the bot does not answer each fragment. A turn is, in order:
+keywords (STOP / START / HELP) -> held back (opted out, blocked, flooding; risk always wins) -> the conversation
+(opened when there is none) -> after the handoff, the counselor's transcript -> imminent risk ends the intake ->
+nothing to read (media only, empty) gets a kind reply -> Rasa's turn -> its reply, or fail open to the queue.
+
+Every state change goes through its owner: texts' statuses through the inbox, texts out through the outbox, the
+conversation through the queue; each emits its live event, published when the transaction commits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from functools import cached_property
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.gateway.rasa import RasaClient, RasaUnavailable
+from bot.gateway.rasa import RasaClient, RasaReply, RasaUnavailable
 from bot.handoff import queue
-from bot.handoff.context import HandoffContext, build_context
-from bot.handoff.live import LiveHub, queue_event
+from bot.handoff.context import HandoffContext, build_context, summarize
+from bot.handoff.live import Alert, emit
 from bot.settings import Settings
 from bot.sms import outbox, replies
 from bot.sms.inbox import LEASE, Inbox
 from bot.sms.keywords import Keyword, classify
-from bot.sms.outbox import Outbox
 from bot.store.db import Database
-from bot.store.models import AuditEvent, Conversation, Message, RateCounter, Texter, utcnow
-from bot.triage import assess
+from bot.store.models import (
+    AuditEvent,
+    CloseReason,
+    Conversation,
+    ConversationState,
+    InboundStatus,
+    Message,
+    RateCounter,
+    Texter,
+    utcnow,
+)
+from bot.triage import LEVELS
 
 log = logging.getLogger(__name__)
 
 MAX_RASA_CHARS = 2000
-NOTICE_INTERVAL = timedelta(hours=1)
+NOTICE_INTERVAL_SECONDS = 3600
 RENEW_AFTER = LEASE.total_seconds() / 3
+INTAKE = ConversationState.INTAKE.value
+AT_RISK = LEVELS.index("high")  # a text at this level or above reaches a human whatever holds it back
 
 
-def new_conversation_id() -> str:
-    return "c_" + secrets.token_hex(8)
+@dataclass
+class Turn:
+    """The texts one turn handles: a keyword alone, or consecutive plain texts merged."""
+
+    msgs: list[Message]
+    restricted: str | None = None  # "blocked" / "rate_limited": held back, but at risk, so let through
+
+    @cached_property
+    def ids(self) -> list[int]:
+        return [m.id for m in self.msgs]
+
+    @cached_property
+    def text(self) -> str:
+        return " ".join(m.body.strip() for m in self.msgs if m.body and m.body.strip())
+
+    @property
+    def media(self) -> int:
+        return sum(m.num_media or 0 for m in self.msgs)
+
+    @property
+    def at_risk(self) -> bool:
+        """Any text scored high or imminent on its own (scored once, when it was stored)."""
+        return any(LEVELS.index(m.risk_level or "none") >= AT_RISK for m in self.msgs)
+
+    @property
+    def resumed(self) -> bool:
+        """A worker had begun these texts and stopped: Rasa may already have had them."""
+        return any(m.status == InboundStatus.PROCESSING.value for m in self.msgs)
+
+    def keyword(self, *, opted_out: bool) -> Keyword | None:
+        return classify(self.text, opted_out=opted_out) if len(self.msgs) == 1 else None
 
 
 class Router:
     """Handles every stored text of one leased texter."""
 
-    def __init__(
-        self,
-        db: Database,
-        inbox: Inbox,
-        rasa: RasaClient,
-        hub: LiveHub,
-        settings: Settings,
-        aging: queue.AgingRule,
-        outbox: Outbox,
-    ) -> None:
+    def __init__(self, db: Database, inbox: Inbox, rasa: RasaClient, settings: Settings, aging: queue.AgingRule):
         self.db = db
         self.inbox = inbox
         self.rasa = rasa
-        self.hub = hub
         self.settings = settings
         self.aging = aging
-        self.outbox = outbox
 
     async def handle_texter(self, texter_id: int) -> None:
         """Handle the leased texter's texts until none is left, then give the lease back."""
         renewed = time.monotonic()  # the lease was just taken
-        if self.settings.merge_window > 0:
-            await asyncio.sleep(self.settings.merge_window)
         while True:
-            for batch in _batches(await self.inbox.pending(texter_id)):
-                await self._turn(texter_id, batch)
+            for msgs in _batches(await self.inbox.pending(texter_id)):
+                await self._turn(texter_id, Turn(msgs))
                 if time.monotonic() - renewed > RENEW_AFTER:  # a write per turn only when the lease runs low
                     await self.inbox.renew(texter_id)
                     renewed = time.monotonic()
             if await self.inbox.release_if_done(texter_id):
                 return
 
-    async def _turn(self, texter_id: int, msgs: list[Message]) -> None:
-        ids = [m.id for m in msgs]
-        text = " ".join(m.body.strip() for m in msgs if m.body.strip())
-        media = sum(m.num_media for m in msgs)
-        events: list[dict] = []
+    async def _turn(self, texter_id: int, turn: Turn) -> None:
         async with self.db.transaction() as s:
             texter = await s.get(Texter, texter_id)
-            conv = await _open_conversation(s, texter_id)
-            keyword = classify(text, opted_out=texter.opted_out) if len(msgs) == 1 else None
-
-            if keyword is Keyword.OPT_OUT:
-                await self._opt_out(s, texter, conv, ids)
-                events.append({"type": "opted_out", "conversation_id": conv.id if conv else None})
-                await self._publish(events)
+            conv = await queue.current(s, texter_id)
+            if await self._keyword(s, texter, conv, turn) or await self._held_back(s, texter, conv, turn):
                 return
-            if keyword is Keyword.OPT_IN:
-                texter.opted_out = False
-                texter.opted_out_at = None
-                await self._reply(s, texter, conv, replies.OPTED_IN)
-                await _mark(s, ids, "processed", conv)
-                return
-            if texter.opted_out:
-                await _mark(s, ids, "ignored", conv)  # stored and visible, but nothing may be sent
-                return
-            if keyword is Keyword.HELP:
-                await self._reply(s, texter, conv, replies.HELP)
-                await _mark(s, ids, "processed", conv)
-                return
-            if texter.blocked or await self._flooding(s, texter, len(msgs)):
-                await self._notice_once(s, texter, conv, replies.BLOCKED if texter.blocked else replies.RATE_LIMITED)
-                await _mark(s, ids, "ignored", conv)
-                return
-
             if conv is None:
-                conv = Conversation(id=new_conversation_id(), texter_id=texter_id, state="intake")
-                s.add(conv)
-                await s.flush()
-                events.append({"type": "conversation", "conversation_id": conv.id, "state": "intake"})
+                conv = await queue.open_intake(s, texter_id)
+            await Inbox.start(s, turn.ids, conv.id)
             conv.last_inbound_at = utcnow()
-            await _mark(s, ids, "processing", conv)
-            events.append({"type": "message", "conversation_id": conv.id, "direction": "in"})
-            if media and not text:
-                await self._reply(s, texter, conv, replies.MEDIA_ONLY)
-
-            if conv.state == "intake" and text and await self._imminent_now(s, texter, conv, events):
-                await _mark(s, ids, "processed", conv)
-                await self._publish(events)
+            if conv.state != INTAKE:
+                await self._to_counselor(s, conv, turn)
                 return
-            if conv.state != "intake":
-                rose = await queue.rescore(s, conv)
-                await _mark(s, ids, "processed", conv)
-                if rose:
-                    events.append(queue_event(conv))
-                    await self._alert_if_urgent(s, conv, events)
-                await self._publish(events)
+            if await self._ends_intake(s, texter, conv, turn) or await self._nothing_to_read(s, texter, conv, turn):
                 return
-            conv_id = conv.id
-
-        if not text:  # media only, during intake: the kind reply above is the whole turn
-            async with self.db.transaction() as s:
-                await _mark(s, ids, "processed", None)
-            await self._publish(events)
-            return
-
-        try:
-            reply = await self.rasa.turn(conv_id, for_rasa(text), {"message_ids": ids})
-        except RasaUnavailable as exc:
-            log.warning("conversation %s: Rasa unavailable (%s), failing open to the queue", conv_id, exc)
-            await self._fail_open(texter_id, conv_id, ids, events)
-            return
-
-        queued: list[Message] = []  # the bot's texts, sent the moment this transaction commits
-        async with self.db.transaction() as s:
-            conv = await s.get(Conversation, conv_id)  # loads its texter too (joined), so the next get is free
-            texter = await s.get(Texter, texter_id)
-            for bot_text in reply.texts:
-                await self._reply(s, texter, conv, bot_text, author="bot", queued=queued)
-            if reply.handoff is not None and conv.state == "intake":
-                await self._handoff(s, texter, conv, HandoffContext.from_dict(reply.handoff), events, queued=queued)
-            await _mark(s, ids, "processed", conv)
-            direct = await self.outbox.take_new(s, texter_id, queued)
-        if direct:
-            self.outbox.send_now(texter, queued)
-        elif queued:
-            self.outbox.wake.set()
-        await self._publish(events)
-
-    async def _imminent_now(
-        self, s: AsyncSession, texter: Texter, conv: Conversation, events: list[dict]
-    ) -> bool:
-        """Imminent risk in the texter's own words ends the intake here, without waiting for Rasa's turn: the
-        gateway's triage is the same library the actions score with, so Rasa would decide the same, only later
-        (seconds, when it is busy). The counselor's card is built from the texts; answers given so far are in
-        the transcript."""
-        texts = await queue.texter_texts(s, conv.id)
-        if assess(texts).level != "imminent":
-            return False
-        await self._reply(s, texter, conv, replies.IMMINENT)
-        await self._handoff(s, texter, conv, build_context("imminent", {}, texts), events, tell_position=False)
-        return True
-
-    async def _fail_open(self, texter_id: int, conv_id: str, ids: list[int], events: list[dict]) -> None:
+            conv_id, language = conv.id, conv.language
+        reply = await self._ask_rasa(conv_id, language, turn)
         async with self.db.transaction() as s:
             texter = await s.get(Texter, texter_id)
             conv = await s.get(Conversation, conv_id)
-            if conv.state == "intake":
-                texts = await queue.texter_texts(s, conv.id)
-                ctx = build_context("fallback", {}, texts)
-                await self._reply(s, texter, conv, replies.FAIL_OPEN)
-                await self._handoff(s, texter, conv, ctx, events, tell_position=False)
-            await _mark(s, ids, "processed", conv)
-        await self._publish(events)
+            if reply is None:
+                await self._fail_open(s, texter, conv)
+            else:
+                await self._answer(s, texter, conv, reply)
+            await Inbox.done(s, turn.ids, conv_id)
 
+    # ---- the steps -------------------------------------------------------------------------------------------
+    async def _keyword(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
+        """STOP holds everything for the number and closes a conversation not yet with a counselor; START opts
+        back in; HELP says what this line is."""
+        keyword = turn.keyword(opted_out=texter.opted_out)
+        conv_id = conv.id if conv else None
+        if keyword is Keyword.OPT_OUT:
+            await outbox.hold_for_texter(s, texter.id, source="keyword", conversation_id=conv_id)
+            if conv is not None and conv.state in (INTAKE, ConversationState.WAITING.value):
+                await queue.close(s, conv, CloseReason.OPTED_OUT)
+        elif keyword is Keyword.OPT_IN:
+            await outbox.resume_for_texter(s, texter.id)
+            await self._reply(s, texter, conv, replies.OPTED_IN)
+        elif keyword is Keyword.HELP and not texter.opted_out:
+            await self._reply(s, texter, conv, replies.HELP)
+        else:
+            return False
+        await Inbox.done(s, turn.ids, conv_id)
+        return True
+
+    async def _held_back(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
+        """An opted-out number's texts are only stored. A blocked or flooding number gets one notice and its texts
+        are only stored, unless a text is at risk: risk always wins, and that turn goes on (``turn.restricted``)."""
+        conv_id = conv.id if conv else None
+        if texter.opted_out:
+            await Inbox.ignore(s, turn.ids, conv_id)
+            return True
+        flooding = await self._flooding(s, texter, len(turn.msgs))
+        restriction = "blocked" if texter.blocked else "rate_limited" if flooding else None
+        if restriction is None:
+            return False
+        if turn.at_risk:
+            turn.restricted = restriction
+            return False
+        await self._notice_once(s, texter, conv, replies.BLOCKED if texter.blocked else replies.RATE_LIMITED)
+        await Inbox.ignore(s, turn.ids, conv_id)
+        return True
+
+    async def _to_counselor(self, s: AsyncSession, conv: Conversation, turn: Turn) -> None:
+        """After the handoff, texts go to the counselor's transcript and may raise the urgency."""
+        await queue.rescore(s, conv)
+        if turn.restricted:
+            self._alert_restricted(s, conv, turn.restricted)
+        await Inbox.done(s, turn.ids, conv.id)
+
+    async def _ends_intake(self, s: AsyncSession, texter: Texter, conv: Conversation, turn: Turn) -> bool:
+        """Imminent risk in the texter's own words ends the intake here, without waiting for Rasa's turn (the
+        actions score with the same library, so Rasa would decide the same, only later); so does any risk from a
+        number that is held back. The texter gets the safety text; the card is built from the texts."""
+        if not turn.text:
+            return False
+        texts = await queue.texter_texts(s, conv.id)
+        ctx = build_context("imminent", {}, texts)
+        if ctx.urgency.level != "imminent" and not turn.restricted:
+            return False
+        if turn.restricted:
+            ctx.answers["restricted"] = turn.restricted  # the card's "blocked number" badge
+            if ctx.urgency.level != "imminent":
+                ctx.reason = "restricted"
+            ctx.summary = summarize(ctx)
+        await self._reply(s, texter, conv, replies.IMMINENT)
+        await self._handoff(s, texter, conv, ctx, tell_position=False)
+        if turn.restricted:
+            self._alert_restricted(s, conv, turn.restricted)
+        await Inbox.done(s, turn.ids, conv.id)
+        return True
+
+    async def _nothing_to_read(self, s: AsyncSession, texter: Texter, conv: Conversation, turn: Turn) -> bool:
+        """A picture, or an empty text: never silence; ask for words."""
+        if turn.text:
+            return False
+        await self._reply(s, texter, conv, replies.MEDIA_ONLY if turn.media else replies.EMPTY)
+        await Inbox.done(s, turn.ids, conv.id)
+        return True
+
+    async def _ask_rasa(self, conv_id: str, language: str, turn: Turn) -> RasaReply | None:
+        """Rasa's reply, None when it failed (fail open). Delivery into Rasa is exactly once: texts a stopped
+        worker had begun are first looked up in Rasa's tracker, and Rasa's reply then is taken from there."""
+        try:
+            if turn.resumed:
+                earlier = await self.rasa.replay(conv_id, turn.ids)
+                if earlier is not None:
+                    log.info("conversation %s: Rasa had this turn already; its reply is taken from the tracker",
+                             conv_id)
+                    return earlier if earlier.texts or earlier.handoff else None
+            return await self.rasa.turn(
+                conv_id, for_rasa(turn.text), {"message_ids": turn.ids, "language": language}
+            )
+        except RasaUnavailable as exc:
+            log.warning("conversation %s: Rasa unavailable (%s), failing open to the queue", conv_id, exc)
+            return None
+
+    async def _answer(self, s: AsyncSession, texter: Texter, conv: Conversation, reply: RasaReply) -> None:
+        for bot_text in reply.texts:
+            await self._reply(s, texter, conv, bot_text, author="bot")
+        if reply.handoff is not None and conv.state == INTAKE:
+            await self._handoff(s, texter, conv, HandoffContext.from_dict(reply.handoff))
+
+    async def _fail_open(self, s: AsyncSession, texter: Texter, conv: Conversation) -> None:
+        """Rasa failed: the texter is told a counselor is coming, and the in-process triage scores the card."""
+        if conv.state != INTAKE:
+            return
+        ctx = build_context("fallback", {}, await queue.texter_texts(s, conv.id))
+        await self._reply(s, texter, conv, replies.FAIL_OPEN)
+        await self._handoff(s, texter, conv, ctx, tell_position=False)
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
     async def _handoff(
-        self,
-        s: AsyncSession,
-        texter: Texter,
-        conv: Conversation,
-        ctx: HandoffContext,
-        events: list[dict],
-        *,
-        tell_position: bool = True,
-        queued: list[Message] | None = None,
+        self, s: AsyncSession, texter: Texter, conv: Conversation, ctx: HandoffContext, *, tell_position: bool = True
     ) -> None:
         await queue.enqueue(s, conv, ctx)
-        await s.flush()
-        events.append(queue_event(conv))
-        await self._alert_if_urgent(s, conv, events)
         if tell_position and conv.urgency_level != "imminent":
             position = await queue.position_in_queue(s, conv, self.aging)
-            await self._reply(s, texter, conv, replies.queue_position(position), queued=queued)
+            await self._reply(s, texter, conv, replies.queue_position(position))
 
-    async def _alert_if_urgent(self, s: AsyncSession, conv: Conversation, events: list[dict]) -> None:
-        if conv.urgency_level == "imminent" and conv.state == "waiting":
-            s.add(AuditEvent(kind="alert", conversation_id=conv.id, data={"level": "imminent", "why": "queued"}))
-            events.append({"type": "alert", "conversation_id": conv.id, "level": "imminent"})
-
-    async def _opt_out(self, s: AsyncSession, texter: Texter, conv: Conversation | None, ids: list[int]) -> None:
-        texter.opted_out = True
-        texter.opted_out_at = utcnow()
-        await s.execute(
-            update(Message)
-            .where(Message.texter_id == texter.id, Message.direction == "out", Message.status == "pending")
-            .values(status="held")
-        )
-        await _mark(s, ids, "processed", conv)
-        if conv is not None:
-            s.add(AuditEvent(kind="opted_out", conversation_id=conv.id, data={"source": "keyword"}))
-            if conv.state in ("intake", "waiting"):
-                conv.state = "closed"
-                conv.closed_at = utcnow()
-                conv.closed_reason = "opted_out"
+    @staticmethod
+    def _alert_restricted(s: AsyncSession, conv: Conversation, restriction: str) -> None:
+        """Supervisors see at once that a held-back number wrote something at risk."""
+        s.add(AuditEvent(kind="alert", conversation_id=conv.id, data={"why": restriction}))
+        emit(s, Alert(conv.id, conv.urgency_level or "high", restriction))
 
     async def _flooding(self, s: AsyncSession, texter: Texter, count: int) -> bool:
         window = utcnow().replace(second=0, microsecond=0)
@@ -239,32 +263,17 @@ class Router:
 
     async def _notice_once(self, s: AsyncSession, texter: Texter, conv: Conversation | None, body: str) -> None:
         now = utcnow()
-        if texter.notice_sent_at is None or now - texter.notice_sent_at > NOTICE_INTERVAL:
+        if texter.notice_sent_at is None or (now - texter.notice_sent_at).total_seconds() > NOTICE_INTERVAL_SECONDS:
             texter.notice_sent_at = now
             await self._reply(s, texter, conv, body)
 
+    @staticmethod
     async def _reply(
-        self,
-        s: AsyncSession,
-        texter: Texter,
-        conv: Conversation | None,
-        body: str,
-        author: str = "system",
-        queued: list[Message] | None = None,
+        s: AsyncSession, texter: Texter, conv: Conversation | None, body: str, author: str = "system"
     ) -> None:
-        """Queue a text to the texter; into ``queued`` when the caller sends it after commit, else the outbox
-        loop is woken for it."""
-        rows = await outbox.enqueue(
-            s, texter_id=texter.id, conversation_id=conv.id if conv else None, body=body, author=author
-        )
-        if queued is not None:
-            queued.extend(rows)
-        else:
-            self.outbox.wake.set()
-
-    async def _publish(self, events: list[dict]) -> None:
-        for event in events:
-            await self.hub.publish(event)
+        """Queue a text to the texter; the outbox sends it when this transaction commits."""
+        await outbox.enqueue(s, texter_id=texter.id, conversation_id=conv.id if conv else None, body=body,
+                             author=author)
 
 
 def for_rasa(text: str) -> str:
@@ -285,21 +294,3 @@ def _batches(pending: list[Message]) -> list[list[Message]]:
             batches[-1].append(msg)
         previous_solo = solo
     return batches
-
-
-async def _open_conversation(s: AsyncSession, texter_id: int) -> Conversation | None:
-    return await s.scalar(
-        select(Conversation)
-        .where(Conversation.texter_id == texter_id, Conversation.state.in_(queue.OPEN_STATES))
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
-    )
-
-
-async def _mark(s: AsyncSession, ids: list[int], status: str, conv: Conversation | None) -> None:
-    values: dict = {"status": status}
-    if status in ("processed", "ignored"):
-        values["done_at"] = utcnow()
-    if conv is not None:
-        values["conversation_id"] = conv.id
-    await s.execute(update(Message).where(Message.id.in_(ids)).values(**values))

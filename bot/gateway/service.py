@@ -17,9 +17,10 @@ from bot.handoff.jobs import run_jobs
 from bot.handoff.live import LiveHub
 from bot.handoff.queue import AgingRule
 from bot.privacy import Privacy
+from bot.services import Services
 from bot.settings import Settings
-from bot.sms.dispatch import lease_and_dispatch
-from bot.sms.inbox import Inbox
+from bot.sms.dispatch import Dispatcher
+from bot.sms.inbox import InboundText, Inbox, Received, Risk
 from bot.sms.outbox import Outbox, SendPolicy
 from bot.sms.signature import SignatureChecker
 from bot.sms.twilio_client import LocalSender, Sender, TwilioSender
@@ -28,7 +29,7 @@ from bot.triage import assess, warm_up
 
 log = logging.getLogger(__name__)
 
-EXPEDITE_CHARS = 1600  # what one SMS can hold: enough to read a text's risk, bounded for a huge body
+SCORED_CHARS = 1600  # what one SMS can hold: enough to read a text's risk, bounded for a huge body
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -43,6 +44,12 @@ def make_sender(settings: Settings) -> Sender:
     )
 
 
+def risk_of(body: str) -> Risk:
+    """The triage's reading of one text alone: taken once, stored with the text, used by everyone after."""
+    urgency = assess([body[:SCORED_CHARS]])
+    return Risk(urgency.level, urgency.score)
+
+
 class Gateway:
     """Owns the gateway's resources for the lifetime of the app."""
 
@@ -55,7 +62,6 @@ class Gateway:
         self.hub = LiveHub()
         self.aging = AgingRule(settings.aging_points_per_minute, settings.aging_cap)
         self.inbox = Inbox(self.db, self.privacy, self.owner)
-        self.wake_inbox = asyncio.Event()
         self.stop = asyncio.Event()
         self.outbox = Outbox(
             self.db,
@@ -63,88 +69,68 @@ class Gateway:
             LocalSender(),  # replaced in start(): the Twilio client must be made inside the event loop
             status_callback=None if settings.local_sms else settings.public_base_url + "/twilio/status",
             policy=SendPolicy(timeout=settings.send_timeout, max_attempts=settings.send_max_attempts),
-            on_change=self.hub.publish,
         )
-        self.http: aiohttp.ClientSession | None = None
+        # After each commit: the live events it emitted go to the consoles, the texts it queued go out.
+        self.db.on_commit += [self.hub.committed, self.outbox.committed]
+        self.inbox_work: Dispatcher[int, int] = Dispatcher(
+            self.inbox.lease_next_texter, self._handle_texter, concurrency=max(1, settings.inbox_workers),
+            idle_wait=1.0, name="inbox",
+        )
+        self.services = Services(settings, self.db, self.privacy, self.hub, self.aging)
         self.router: Router | None = None
         self.bus: PostgresBus | None = None
-        self._expedited: set[asyncio.Task] = set()  # imminent texts handled outside the inbox workers
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         # Build the triage analyzer before the port opens, so the first text is not kept waiting for it.
         await asyncio.to_thread(warm_up)
-        self.http = aiohttp.ClientSession()
+        self.services.http = aiohttp.ClientSession()
         self.outbox.sender = make_sender(self.settings)
         if self.db.postgres:  # other gateways may share this database: their consoles hear our events and ours theirs
             self.bus = PostgresBus(self.settings.database_url, self.hub.deliver)
             self.bus.start()
             self.hub.relay = self.bus.relay
-        rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http)
-        self.router = Router(
-            self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox
-        )
+        rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.services.http,
+                          self.settings.rasa_token)
+        self.router = Router(self.db, self.inbox, rasa, self.settings, self.aging)
         self._tasks = [asyncio.create_task(self.outbox.run(self.stop))]
         if self.settings.inbox_workers > 0:  # 0 = store only: another instance handles the texts
-            self._tasks.append(asyncio.create_task(self._work_inbox()))
-        self._tasks.append(asyncio.create_task(run_jobs(self, self.stop)))
-        self.wake_inbox.set()  # resume whatever a previous run stored but did not finish
+            self._tasks.append(asyncio.create_task(self.inbox_work.run(self.stop)))
+        self._tasks.append(asyncio.create_task(run_jobs(self.services, self.stop)))
+        self.inbox_work.wake.set()  # resume whatever a previous run stored but did not finish
 
     def request_stop(self) -> None:
         """Ask the workers to finish their current text and stop (aiohttp waits for them on shutdown)."""
         self.stop.set()
-        self.wake_inbox.set()
-        self.outbox.wake.set()
+        self.inbox_work.wake.set()
+        self.outbox.work.wake.set()
 
     async def close(self) -> None:
         self.request_stop()
-        for task in [*self._tasks, *self._expedited]:
+        for task in self._tasks:
             task.cancel()
-        for task in [*self._tasks, *self._expedited]:
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.bus is not None:
             await self.bus.close()
-        if self.http is not None:
-            await self.http.close()
+        if self.services.http is not None:
+            await self.services.http.close()
         await self.outbox.sender.close()
         await self.db.close()
 
-    async def _work_inbox(self) -> None:
-        """Lease texters with unhandled texts and handle up to INBOX_WORKERS of them at once."""
-        await lease_and_dispatch(
-            self.inbox.lease_next_texter, self._handle_texter, wake=self.wake_inbox, stop=self.stop,
-            concurrency=self.settings.inbox_workers, idle_wait=1.0, name="inbox",
-        )
-
-    def expedite_if_imminent(self, texter_id: int, body: str) -> None:
-        """A text that alone reads as imminent risk is handled at once, beside the INBOX_WORKERS busy with others,
-        instead of waiting for a free one behind older texts (the router then ends the intake and queues it
-        first). If the texter is already being handled, that worker takes the text next, as usual."""
-        if self.router is None or self.stop.is_set():
-            return
-        task = asyncio.create_task(self._expedite(texter_id, body))  # scored after Twilio has its answer
-        self._expedited.add(task)
-        task.add_done_callback(self._expedited.discard)
-
-    async def _expedite(self, texter_id: int, body: str) -> None:
-        if assess([body[:EXPEDITE_CHARS]]).level != "imminent":
-            return
-        try:
-            if not await self.inbox.lease_texter(texter_id):
-                return
-        except Exception:
-            log.exception("inbox: urgent lease failed; the text waits for a worker")
-            return
-        log.info("inbox: imminent-risk text expedited")
-        await self._handle_texter(texter_id)
+    async def receive(self, text: InboundText) -> Received:
+        """Store one inbound text (before Twilio gets its answer) and hand its texter to a worker: at once, beside
+        the busy ones, when the text alone reads as imminent risk."""
+        risk = risk_of(text.body)
+        received = await self.db.urgent(lambda: self.inbox.receive(text, risk))
+        if not received.duplicate and self.settings.inbox_workers > 0 and not self.stop.is_set():
+            self.inbox_work.hint(received.texter_id, urgent=risk.level == "imminent")
+        return received
 
     async def _handle_texter(self, texter_id: int) -> None:
         assert self.router is not None
-        try:
-            await self.router.handle_texter(texter_id)  # gives the lease back when done
-        except Exception:
-            log.exception("inbox: handling texter failed; the lease will expire and it is retried")
+        await self.router.handle_texter(texter_id)  # gives the lease back when done; a failure is retried
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

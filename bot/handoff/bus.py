@@ -3,7 +3,7 @@
 Several gateways behind a load balancer share one database; a counselor's console socket is open on one of them
 while the texter's webhook, a claim or a delivery callback may land on another. Each gateway delivers its own
 events locally at once (``LiveHub``) and relays them here; every other gateway's listener hands them to its local
-subscribers. Events are small and hold no message bodies or numbers (see ``live.queue_event``). If the connection
+subscribers. Events are small and hold no message bodies or numbers (see ``live.LiveEvent``). If the connection
 drops, events are delivered locally only until it is back (consoles also refresh when their socket reconnects).
 """
 

@@ -35,6 +35,7 @@ HANDOFF_REASONS = {
     "requested": "asked for a person",
     "imminent": "imminent risk, intake cut short",
     "fallback": "assistant unavailable, intake not finished",
+    "restricted": "at risk from a blocked or rate-limited number",
 }
 
 
@@ -139,6 +140,9 @@ def summarize(ctx: HandoffContext) -> str:
         parts.append(f"Age {age}.")
     if ctx.urgency.needs:
         parts.append("Needs: " + ", ".join(n.replace("_", " ") for n in ctx.urgency.needs) + ".")
+    restricted = {"blocked": "BLOCKED NUMBER", "rate_limited": "RATE-LIMITED NUMBER"}.get(str(a.get("restricted")))
+    if restricted:
+        parts.insert(0, restricted + ".")
     parts.append(HANDOFF_REASONS.get(ctx.reason, ctx.reason).capitalize() + ".")
     return " ".join(parts)
 

@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 
+from bot.handoff import queue
 from bot.handoff.queue import AgingRule, rank
+from bot.services import Services
 from bot.settings import Settings
 from bot.sms import outbox, replies
 from bot.store.db import Database
@@ -48,9 +50,6 @@ class JobReport:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     closed: list[tuple[str, int | None]] = field(default_factory=list)  # (conversation id, counselor id)
 
-    @property
-    def sent_texts(self) -> bool:
-        return bool(self.noticed or self.closed)
 
 
 def notice_due(notices_sent: int, since: datetime, interval: int, now: datetime) -> bool:
@@ -91,19 +90,7 @@ async def send_waiting_notices(db: Database, settings: Settings, rule: AgingRule
         if r.opted_out or since is None or not notice_due(r.notices, since, settings.waiting_notice_seconds, now):
             continue
         async with db.transaction() as s:
-            claimed = await s.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == r.id,
-                    Conversation.state == "waiting",
-                    Conversation.last_notice_at.is_(None)
-                    if r.last_notice_at is None
-                    else Conversation.last_notice_at == r.last_notice_at,
-                )
-                .values(last_notice_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:
+            if not await queue.note_waiting_notice(s, r.id, r.last_notice_at, now):
                 continue  # another gateway sent it, or the texter was just claimed
             await outbox.enqueue(
                 s, texter_id=r.texter_id, conversation_id=r.id, body=still_waiting_text(positions[r.id]),
@@ -135,21 +122,8 @@ async def raise_alerts(db: Database, settings: Settings, now: datetime) -> list[
     for r in rows:
         wait = int((now - r.queued_at).total_seconds())
         async with db.transaction() as s:
-            marked = await s.execute(
-                update(Conversation)
-                .where(Conversation.id == r.id, Conversation.alerted_at.is_(None), Conversation.state == "waiting")
-                .values(alerted_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if marked.rowcount != 1:
+            if not await queue.note_alert(s, r.id, r.urgency_level, wait, now):
                 continue
-            s.add(
-                AuditEvent(
-                    kind="alert",
-                    conversation_id=r.id,
-                    data={"level": r.urgency_level, "wait_seconds": wait, "why": "waiting"},
-                )
-            )
         alerts.append({"conversation_id": r.id, "level": r.urgency_level, "wait_seconds": wait})
     return alerts
 
@@ -186,19 +160,12 @@ async def close_silent(db: Database, settings: Settings, now: datetime) -> list[
         if last > cutoff:
             continue
         async with db.transaction() as s:
-            done = await s.execute(
-                update(Conversation)
-                .where(Conversation.id == r.id, Conversation.state == "active")
-                .values(state="closed", closed_at=now, closed_reason="idle")
-                .execution_options(synchronize_session=False)
-            )
-            if done.rowcount != 1:
+            if await queue.close_if_idle(s, r.id, cutoff) is None:
                 continue
             if not r.opted_out:
                 await outbox.enqueue(
                     s, texter_id=r.texter_id, conversation_id=r.id, body=replies.IDLE_CLOSED, author="system"
                 )
-            s.add(AuditEvent(kind="closed", conversation_id=r.id, data={"reason": "idle"}))
         closed.append((r.id, r.counselor_id))
     return closed
 
@@ -217,41 +184,32 @@ async def post_webhook(http: aiohttp.ClientSession, url: str, alert: dict[str, A
         return False
 
 
-async def run_once(gateway: Any, now: datetime | None = None) -> JobReport:
-    """One pass of every job; publishes what changed and wakes the outbox when texts were queued."""
+async def run_once(services: Services, now: datetime | None = None) -> JobReport:
+    """One pass of every job (each change publishes its own live event, and queued texts go out, on commit);
+    alerts also go to the optional webhook."""
     now = now or utcnow()
-    settings: Settings = gateway.settings
+    settings = services.settings
     report = JobReport(
-        noticed=await send_waiting_notices(gateway.db, settings, gateway.aging, now),
-        alerts=await raise_alerts(gateway.db, settings, now),
-        closed=await close_silent(gateway.db, settings, now),
+        noticed=await send_waiting_notices(services.db, settings, services.aging, now),
+        alerts=await raise_alerts(services.db, settings, now),
+        closed=await close_silent(services.db, settings, now),
     )
-    if report.sent_texts:
-        gateway.outbox.wake.set()
-    for conv_id in report.noticed:
-        await gateway.hub.publish({"type": "message", "conversation_id": conv_id, "direction": "out"})
-    for alert in report.alerts:
-        await gateway.hub.publish({"type": "alert", **alert})
-    for conv_id, counselor_id in report.closed:
-        await gateway.hub.publish(
-            {"type": "queue", "conversation_id": conv_id, "state": "closed", "counselor_id": counselor_id}
-        )
     if report.alerts and settings.alert_webhook_url:
-        http = gateway.http or aiohttp.ClientSession()
+        http = services.http or aiohttp.ClientSession()
         try:
             for alert in report.alerts:
                 await post_webhook(http, settings.alert_webhook_url, alert)
         finally:
-            if http is not gateway.http:
+            if http is not services.http:
                 await http.close()
     return report
 
 
-async def run_jobs(gateway: Any, stop: asyncio.Event, interval: float = JOB_INTERVAL) -> None:
+async def run_jobs(services: Services, stop: asyncio.Event, interval: float = JOB_INTERVAL) -> None:
     """Run the jobs every ``interval`` seconds until ``stop`` is set; a failed run is logged and retried."""
     while not stop.is_set():
         try:
-            await run_once(gateway)
+            await run_once(services)
         except Exception:
             log.exception("queue jobs: run failed; retrying next interval")
         with contextlib.suppress(asyncio.TimeoutError):

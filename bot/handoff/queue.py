@@ -1,4 +1,6 @@
-"""The counselor queue: enqueue with context, re-score on new texts, rank with aging, claim atomically.
+"""The counselor queue, owner of every conversation's state: open an intake, enqueue with context, re-score on
+new texts, rank with aging, claim atomically, transfer, and one ``close(reason)`` for every way a conversation ends
+(counselor, opt-out, idle, abuse). Each transition emits its live event, published when its transaction commits.
 
 Ranking rule (explicit and configurable): imminent risk always comes first; everyone else is ranked by
 ``urgency score + min(minutes waited x AGING_POINTS_PER_MINUTE, AGING_CAP)``, then by time waited. With the
@@ -8,6 +10,7 @@ wait, but never overtakes a high-risk (65-89) or imminent one: nobody starves, a
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +20,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.handoff.context import HandoffContext, screener_answers
+from bot.handoff.live import Alert, ConversationOpened, QueueChanged, Transferred, emit
 from bot.store.db import Database
-from bot.store.models import AuditEvent, Conversation, Message, User, utcnow
+from bot.store.models import AuditEvent, CloseReason, Conversation, ConversationState, Message, User, utcnow
 from bot.triage import LEVELS, Urgency, assess
 
-OPEN_STATES = ("intake", "waiting", "active")
+OPEN_STATES = (ConversationState.INTAKE.value, ConversationState.WAITING.value, ConversationState.ACTIVE.value)
+
+
+def new_conversation_id() -> str:
+    return "c_" + secrets.token_hex(8)
+
+
+async def current(session: AsyncSession, texter_id: int) -> Conversation | None:
+    """The texter's open conversation, if any."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.texter_id == texter_id, Conversation.state.in_(OPEN_STATES))
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+
+
+async def open_intake(session: AsyncSession, texter_id: int, *, language: str = "en") -> Conversation:
+    """A new conversation, in intake."""
+    conv = Conversation(id=new_conversation_id(), texter_id=texter_id, state=ConversationState.INTAKE.value,
+                        language=language)
+    session.add(conv)
+    await session.flush()
+    emit(session, ConversationOpened(conv.id))
+    return conv
+
+
+def _alert_if_imminent(session: AsyncSession, conv: Conversation) -> None:
+    if conv.urgency_level == "imminent" and conv.state == ConversationState.WAITING.value:
+        session.add(AuditEvent(kind="alert", conversation_id=conv.id, data={"level": "imminent", "why": "queued"}))
+        emit(session, Alert(conv.id, "imminent", "queued"))
 
 
 @dataclass(frozen=True)
@@ -74,10 +108,13 @@ async def enqueue(session: AsyncSession, conv: Conversation, ctx: HandoffContext
     conv.context = ctx.to_dict()
     conv.handoff_reason = ctx.reason
     conv.intake_complete = ctx.intake_complete
-    if conv.state == "intake":
-        conv.state = "waiting"
+    if conv.state == ConversationState.INTAKE.value:
+        conv.state = ConversationState.WAITING.value
         conv.queued_at = utcnow()
     session.add(AuditEvent(kind="queued", conversation_id=conv.id, data={"level": conv.urgency_level}))
+    await session.flush()
+    emit(session, QueueChanged.of(conv))
+    _alert_if_imminent(session, conv)
 
 
 async def texter_texts(session: AsyncSession, conversation_id: str) -> list[str]:
@@ -98,7 +135,11 @@ async def rescore(session: AsyncSession, conv: Conversation) -> bool:
         safe_now=answers.get("safe_now"),
         floor=urgency_of(conv),
     )
-    return apply_urgency(conv, urgency)
+    rose = apply_urgency(conv, urgency)
+    if rose:
+        emit(session, QueueChanged.of(conv))
+        _alert_if_imminent(session, conv)
+    return rose
 
 
 async def open_conversations(db: Database, states: Sequence[str] = ("waiting", "active")) -> list[Conversation]:
@@ -169,7 +210,9 @@ async def claim(
         if result.rowcount != 1:
             return None
         s.add(AuditEvent(kind="claimed", conversation_id=conv_id, user_id=counselor_id, data={}))
-        return await s.get(Conversation, conv_id)
+        conv = await s.get(Conversation, conv_id)
+        emit(s, QueueChanged.of(conv))
+        return conv
 
 
 async def active_count(session: AsyncSession, counselor_id: int) -> int:
@@ -253,7 +296,9 @@ async def take_next(db: Database, counselor_id: int, rule: AgingRule, limit: int
         if result.rowcount != 1:  # cannot happen under the lock; never hand out a row we did not take
             return None
         s.add(AuditEvent(kind="claimed", conversation_id=conv_id, user_id=counselor_id, data={"via": "take_next"}))
-        return await s.get(Conversation, conv_id)
+        conv = await s.get(Conversation, conv_id)
+        emit(s, QueueChanged.of(conv))
+        return conv
 
 
 async def transfer(
@@ -285,20 +330,47 @@ async def transfer(
                 data={"from": previous, "to": to_user_id, "from_state": from_state},
             )
         )
+        emit(s, QueueChanged.of(conv, previous_counselor_id=previous))
+        emit(s, Transferred(conv.id, conv.counselor_id, previous))
         return conv
 
 
 async def close(
-    db: Database,
-    conv_id: str,
+    session: AsyncSession,
+    conv: Conversation,
+    reason: CloseReason,
     *,
-    reason: str,
-    report: dict | None,
-    by_user_id: int | None,
-    expect_counselor: int | None = None,
+    by_user_id: int | None = None,
+    report: dict | None = None,
+) -> bool:
+    """Close ``conv`` (or file the report of one already closed) inside the caller's transaction; True when this
+    call closed it. The one way a conversation ends, whatever the reason."""
+    was_open = conv.state != ConversationState.CLOSED.value
+    if was_open:
+        conv.state = ConversationState.CLOSED.value
+        conv.closed_at = utcnow()
+        conv.closed_reason = reason.value
+    if report is not None:
+        conv.report = report
+    session.add(
+        AuditEvent(
+            kind="closed" if was_open else "report_filed",
+            conversation_id=conv.id,
+            user_id=by_user_id,
+            data={"reason": conv.closed_reason},
+        )
+    )
+    await session.flush()
+    if was_open:
+        emit(session, QueueChanged.of(conv))
+    return was_open
+
+
+async def close_by_counselor(
+    db: Database, conv_id: str, *, report: dict | None, by_user_id: int, expect_counselor: int | None = None,
 ) -> Conversation:
-    """Close a conversation (or file the report of one already closed); ``expect_counselor`` guards against a
-    transfer that happened while the counselor was writing the report."""
+    """The console's close: lock the row, check it is still the counselor's (a transfer may have happened while
+    they wrote the report), then ``close``."""
     async with db.transaction() as s:
         query = select(Conversation).where(Conversation.id == conv_id)
         if db.postgres:
@@ -308,19 +380,54 @@ async def close(
             raise NotAvailable("No such conversation.")
         if expect_counselor is not None and conv.counselor_id != expect_counselor:
             raise NotAvailable("This conversation was transferred to someone else.")
-        was_open = conv.state != "closed"
-        if was_open:
-            conv.state = "closed"
-            conv.closed_at = utcnow()
-            conv.closed_reason = reason
-        if report is not None:
-            conv.report = report
-        s.add(
-            AuditEvent(
-                kind="closed" if was_open else "report_filed",
-                conversation_id=conv.id,
-                user_id=by_user_id,
-                data={"reason": conv.closed_reason},
-            )
-        )
+        await close(s, conv, CloseReason.COUNSELOR, by_user_id=by_user_id, report=report)
         return conv
+
+
+async def close_if_idle(session: AsyncSession, conv_id: str, cutoff: datetime) -> Conversation | None:
+    """Close an active conversation nobody has written in since ``cutoff`` (a compare-and-set: several gateways
+    run the jobs). None when it is no longer active."""
+    query = select(Conversation).where(Conversation.id == conv_id, Conversation.state == ConversationState.ACTIVE.value)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=Conversation)
+    conv = await session.scalar(query)
+    if conv is None or (conv.last_inbound_at is not None and conv.last_inbound_at > cutoff):
+        return None
+    await close(session, conv, CloseReason.IDLE)
+    return conv
+
+
+async def note_waiting_notice(
+    session: AsyncSession, conv_id: str, last_notice_at: datetime | None, now: datetime
+) -> bool:
+    """Record that the waiting texter is being sent a "still here" notice, unless another gateway just did (or
+    the conversation left the queue): a compare-and-set on ``last_notice_at``."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conv_id,
+            Conversation.state == ConversationState.WAITING.value,
+            Conversation.last_notice_at.is_(None) if last_notice_at is None
+            else Conversation.last_notice_at == last_notice_at,
+        )
+        .values(last_notice_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def note_alert(session: AsyncSession, conv_id: str, level: str, wait_seconds: int, now: datetime) -> bool:
+    """Alert supervisors (once per conversation) that a high or imminent texter is waiting too long."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conv_id, Conversation.alerted_at.is_(None),
+               Conversation.state == ConversationState.WAITING.value)
+        .values(alerted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.add(AuditEvent(kind="alert", conversation_id=conv_id,
+                           data={"level": level, "wait_seconds": wait_seconds, "why": "waiting"}))
+    emit(session, Alert(conv_id, level, "waiting", wait_seconds))
+    return True

@@ -1,4 +1,5 @@
-"""The durable inbox: store each inbound text before the webhook answers, and hand texters to workers.
+"""The durable inbox: store each inbound text before the webhook answers, hand texters to workers, and own every
+inbound status change (received -> processing -> processed | ignored).
 
 A texter is leased to one worker at a time (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so several gateways
 share the work), which keeps each texter's texts in order. A lease that expires (a crashed worker) is taken over,
@@ -9,22 +10,25 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
+from bot.handoff.live import MessageAdded, emit
 from bot.privacy import Privacy
 from bot.store.db import Database
-from bot.store.models import Message, Texter, utcnow
+from bot.store.models import InboundStatus, Message, Texter, utcnow
 
 LEASE = timedelta(seconds=60)
 KNOWN_TEXTERS = 10_000  # texter ids remembered by the webhook (a few hundred kB)
 LAST_SEEN_EVERY = 60.0  # seconds: texters.last_seen_at is written at most this often per texter
 # "processing": a worker took the text but had not finished when it stopped; it is handled again.
-UNHANDLED = ("received", "processing")
+UNHANDLED = (InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,14 @@ class InboundText:
 
 
 @dataclass(frozen=True)
+class Risk:
+    """The triage's reading of one text alone, taken once when it is stored (the message's per-message risk)."""
+
+    level: str = "none"
+    score: int = 0
+
+
+@dataclass(frozen=True)
 class Received:
     message_id: int
     texter_id: int
@@ -64,7 +76,8 @@ class Received:
 
 
 class Inbox:
-    """Stores inbound texts exactly once and leases texters with unhandled texts to workers."""
+    """Stores inbound texts exactly once, leases texters with unhandled texts to workers, and moves each text
+    through its statuses."""
 
     def __init__(self, db: Database, privacy: Privacy, owner: str) -> None:
         self.db = db
@@ -74,41 +87,30 @@ class Inbox:
         # storing a text from a known texter is then a single INSERT while Twilio waits for the answer.
         self._known: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
-    async def receive(self, text: InboundText) -> Received:
-        """Store the text (and its texter) in one transaction. A MessageSid seen before is a duplicate."""
+    async def receive(self, text: InboundText, risk: Risk = Risk()) -> Received:
+        """Store the text (and its texter). A MessageSid seen before is a duplicate."""
         phone_hash = self.privacy.hash_phone(text.phone)
         known = self._known.get(phone_hash)
+        now = time.monotonic()
         try:
-            # A MessageSid seen before fails the insert below (it is unique): no lookup first, new texts are the
-            # common case.
+            if known is not None and now - known[1] <= LAST_SEEN_EVERY and self.db.postgres:
+                # A known texter on PostgreSQL: one autocommitted INSERT, one round trip. (A MessageSid seen before
+                # fails it: no lookup first, new texts are the common case.)
+                async with self.db.autocommit() as conn:
+                    message_id = (await conn.execute(self._insert(known[0], text, risk))).inserted_primary_key[0]
+                return Received(message_id, known[0], duplicate=False)
             async with self.db.transaction(urgent=True) as s:
-                now = time.monotonic()
                 if known is None:
-                    texter = await s.scalar(select(Texter).where(Texter.phone_hash == phone_hash))
-                    if texter is None:
-                        texter = Texter(phone_hash=phone_hash, phone_enc=self.privacy.encrypt(text.phone))
-                        s.add(texter)
-                    texter.last_seen_at = utcnow()
-                    await s.flush()
-                    texter_id, seen = texter.id, now
+                    texter_id = await self._texter_id(s, phone_hash, text.phone)
+                    seen = now
                 else:
                     texter_id, seen = known
                     if now - seen > LAST_SEEN_EVERY:
                         await s.execute(update(Texter).where(Texter.id == texter_id).values(last_seen_at=utcnow()))
                         seen = now
-                msg = Message(
-                    texter_id=texter_id,
-                    direction="in",
-                    author="texter",
-                    body=text.body,
-                    num_media=text.num_media,
-                    twilio_sid=text.sid,
-                    status="received",
-                )
-                s.add(msg)
-                await s.flush()
+                message_id = (await s.execute(self._insert(texter_id, text, risk))).inserted_primary_key[0]
             self._remember(phone_hash, texter_id, seen)
-            return Received(msg.id, texter_id, duplicate=False)
+            return Received(message_id, texter_id, duplicate=False)
         except IntegrityError:
             # The sid was stored before (Twilio's retry or fallback URL, another gateway), or a concurrent request
             # created the texter first.
@@ -119,7 +121,27 @@ class Inbox:
                 ).first()
             if row is not None:
                 return Received(row[0], row[1], duplicate=True)
-            return await self.receive(text)  # the texter row raced; the text itself is new
+            return await self.receive(text, risk)  # the texter row raced; the text itself is new
+
+    @staticmethod
+    def _insert(texter_id: int, text: InboundText, risk: Risk) -> Insert:
+        """A Core INSERT (the ORM's unit of work costs more than the round trip on this hot path); the new id comes
+        back as ``inserted_primary_key`` (RETURNING on PostgreSQL, lastrowid on SQLite)."""
+        return insert(Message).values(
+            texter_id=texter_id, direction="in", author="texter", body=text.body, num_media=text.num_media,
+            twilio_sid=text.sid, status=InboundStatus.RECEIVED.value, attempts=0, created_at=utcnow(),
+            risk_score=risk.score, risk_level=risk.level,
+        )
+
+    async def _texter_id(self, s: AsyncSession, phone_hash: str, phone: str) -> int:
+        texter_id = await s.scalar(select(Texter.id).where(Texter.phone_hash == phone_hash))
+        if texter_id is None:
+            texter = Texter(phone_hash=phone_hash, phone_enc=self.privacy.encrypt(phone))
+            s.add(texter)
+            await s.flush()
+            return texter.id
+        await s.execute(update(Texter).where(Texter.id == texter_id).values(last_seen_at=utcnow()))
+        return texter_id
 
     def _remember(self, phone_hash: str, texter_id: int, seen: float) -> None:
         self._known[phone_hash] = (texter_id, seen)
@@ -127,9 +149,14 @@ class Inbox:
         if len(self._known) > KNOWN_TEXTERS:
             self._known.popitem(last=False)
 
-    async def lease_next_texter(self) -> int | None:
-        """Lease one texter who has unhandled texts, oldest text first; None when there is no work."""
+    # ---- leases: one worker per texter ---------------------------------------------------------------------------
+    async def lease_next_texter(self, texter_id: int | None = None) -> int | None:
+        """Lease ``texter_id`` when given (an urgent text), else one texter who has unhandled texts, oldest text
+        first; None when there is no work (or someone else holds that texter)."""
         now = utcnow()
+        if texter_id is not None:
+            async with self.db.transaction() as s:
+                return texter_id if await self._take(s, texter_id, now) else None
         free = or_(Texter.lease_until.is_(None), Texter.lease_until < now)
         query = (
             select(Texter.id)
@@ -140,20 +167,15 @@ class Inbox:
         )
         if self.db.postgres:
             async with self.db.transaction() as s:
-                texter_id = await s.scalar(query.with_for_update(of=Texter, skip_locked=True))
-                return texter_id if texter_id is not None and await self._take(s, texter_id, now) else None
+                found = await s.scalar(query.with_for_update(of=Texter, skip_locked=True))
+                return found if found is not None and await self._take(s, found, now) else None
         # SQLite: look without holding the write lock (idle workers look often); the take is a compare-and-set.
         async with self.db.session() as s:
-            texter_id = await s.scalar(query)
-        if texter_id is None:
+            found = await s.scalar(query)
+        if found is None:
             return None
         async with self.db.transaction() as s:
-            return texter_id if await self._take(s, texter_id, now) else None
-
-    async def lease_texter(self, texter_id: int) -> bool:
-        """Lease this texter now if nobody holds them (an urgent text: see Gateway.expedite)."""
-        async with self.db.transaction() as s:
-            return await self._take(s, texter_id, utcnow())
+            return found if await self._take(s, found, now) else None
 
     async def _take(self, s: AsyncSession, texter_id: int, now: datetime) -> bool:
         result = await s.execute(
@@ -201,3 +223,31 @@ class Inbox:
                 .order_by(Message.id)
             )
             return list(rows)
+
+    # ---- transitions (inside the caller's transaction) ---------------------------------------------------------
+    @staticmethod
+    async def start(s: AsyncSession, ids: Sequence[int], conversation_id: str) -> None:
+        """received -> processing: a worker has these texts for ``conversation_id``; they are in its transcript."""
+        await _set_status(s, ids, InboundStatus.PROCESSING, conversation_id)
+        emit(s, MessageAdded(conversation_id, "in"))
+
+    @staticmethod
+    async def done(s: AsyncSession, ids: Sequence[int], conversation_id: str | None) -> None:
+        """-> processed: handled (answered, in Rasa's turn, or in the counselor's transcript)."""
+        await _set_status(s, ids, InboundStatus.PROCESSED, conversation_id)
+
+    @staticmethod
+    async def ignore(s: AsyncSession, ids: Sequence[int], conversation_id: str | None) -> None:
+        """-> ignored: stored and visible, but nothing may be done with them (opted out, blocked, flooding)."""
+        await _set_status(s, ids, InboundStatus.IGNORED, conversation_id)
+
+
+async def _set_status(s: AsyncSession, ids: Sequence[int], status: InboundStatus, conversation_id: str | None) -> None:
+    values: dict = {"status": status.value}
+    if status is not InboundStatus.PROCESSING:
+        values["done_at"] = utcnow()
+    if conversation_id is not None:
+        values["conversation_id"] = conversation_id
+    await s.execute(
+        update(Message).where(Message.id.in_(list(ids))).values(**values).execution_options(synchronize_session=False)
+    )

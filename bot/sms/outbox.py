@@ -1,9 +1,15 @@
-"""The durable outbox: every text to a texter is a row first, then sent in order, once, with retries.
+"""The durable outbox: every text to a texter is a row first, then sent in order, once, with retries. The outbox
+owns every outbound status change (pending -> sending -> sent -> delivered | failed | undelivered, unknown while
+an attempt may have reached Twilio, held for a texter who opted out) and the delivery events.
 
 One text per texter is in flight at a time (per-texter order). Network errors, 429 and 5xx are retried with
 exponential backoff; a 4xx fails at once; a send that timed out after the request left is checked against
-Twilio's message list before it is sent again (a POST to the Messages API is not idempotent); 21610 marks the
-number opted out and holds everything else for it.
+Twilio's message list before it is sent again (a POST to the Messages API is not idempotent). STOP and Twilio's
+21610 both hold every unsent text for the texter (``hold_for_texter``).
+
+Texts are found by one loop (``bot.sms.dispatch``): the transaction that queues a text says so when it commits,
+and the loop leases exactly those rows at once; texts whose send must be retried, or that a stopped gateway left,
+are found by the loop's look in the database.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,18 +27,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
+from bot.handoff.live import Delivery, MessageAdded, OptedOut, emit
 from bot.privacy import Privacy
-from bot.sms.dispatch import lease_and_dispatch
+from bot.sms.dispatch import Dispatcher
 from bot.sms.segments import split_message
-from bot.sms.twilio_client import Outcome, Sender
+from bot.sms.twilio_client import OPTED_OUT_CODE, Outcome, Sender
 from bot.store.db import Database
-from bot.store.models import AuditEvent, Message, Texter, utcnow
+from bot.store.models import AuditEvent, Message, OutboundStatus, Texter, utcnow
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = ("pending", "sending", "unknown")
+S = OutboundStatus
+UNFINISHED = (S.PENDING.value, S.SENDING.value, S.UNKNOWN.value)
 STATUS_RANK = {"queued": 1, "accepted": 1, "sending": 2, "sent": 3, "local": 3, "delivered": 4}
-FINAL_FAILURES = ("failed", "undelivered")
+FINAL_FAILURES = (S.FAILED.value, S.UNDELIVERED.value)
+NEW_ROWS_KEY = "outbox_new"  # session.info: {texter_id: [message ids]} queued by the transaction
 
 
 async def enqueue(
@@ -44,7 +53,8 @@ async def enqueue(
     author: str,
     counselor_id: int | None = None,
 ) -> list[Message]:
-    """Add a reply to the outbox inside the caller's transaction; a long one becomes several texts."""
+    """Add a text to the outbox inside the caller's transaction (a long one becomes several texts); the outbox
+    sends it once the transaction commits."""
     rows = [
         Message(
             texter_id=texter_id,
@@ -52,14 +62,42 @@ async def enqueue(
             direction="out",
             author=author,
             body=part,
-            status="pending",
+            status=S.PENDING.value,
             counselor_id=counselor_id,
         )
         for part in split_message(body)
     ]
     session.add_all(rows)
     await session.flush()
+    session.info.setdefault(NEW_ROWS_KEY, {}).setdefault(texter_id, []).extend(m.id for m in rows)
+    if conversation_id is not None:
+        emit(session, MessageAdded(conversation_id, "out"))
     return rows
+
+
+async def hold_for_texter(session: AsyncSession, texter_id: int, *, source: str, conversation_id: str | None) -> None:
+    """The texter opted out (STOP, or Twilio's 21610): mark the number and hold every text not yet sent to it.
+    A send already in flight still records what Twilio said; nothing held is ever sent."""
+    await session.execute(
+        update(Texter).where(Texter.id == texter_id).values(opted_out=True, opted_out_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Message)
+        .where(Message.texter_id == texter_id, Message.direction == "out", Message.status.in_(UNFINISHED))
+        .values(status=S.HELD.value, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(AuditEvent(kind="opted_out", conversation_id=conversation_id, data={"source": source}))
+    emit(session, OptedOut(conversation_id))
+
+
+async def resume_for_texter(session: AsyncSession, texter_id: int) -> None:
+    """The texter opted back in (START): texts may be sent again. Held texts stay held (they are stale now)."""
+    await session.execute(
+        update(Texter).where(Texter.id == texter_id).values(opted_out=False, opted_out_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass
@@ -106,17 +144,18 @@ _NEXT_UNSENT = _next_unsent_query()
 
 
 @dataclass
-class Attempt:
-    """One leased text on its way out: the row (``attempts`` already counts this attempt), its texter as read with
-    it, and whether an earlier attempt may have reached Twilio (then Twilio is asked before sending again)."""
+class Batch:
+    """Leased texts of one texter on their way out, in order: the rows (``attempts`` already counts this attempt),
+    the texter as read with them, and whether an earlier attempt may have reached Twilio (then Twilio is asked
+    before sending again)."""
 
-    msg: Message
     texter: Texter
-    may_have_reached_twilio: bool
+    msgs: list[Message]
+    may_have_reached_twilio: bool = False
 
 
 class Outbox:
-    """Leases unsent texts (oldest first, one per texter) and sends them through the configured sender."""
+    """Leases unsent texts (oldest first, one texter at a time) and sends them through the configured sender."""
 
     def __init__(
         self,
@@ -126,41 +165,88 @@ class Outbox:
         *,
         status_callback: str | None,
         policy: SendPolicy,
-        on_change: Callable[[dict], Awaitable[None]] | None = None,
+        concurrency: int = 16,
     ) -> None:
         self.db = db
         self.privacy = privacy
         self.sender = sender
         self.status_callback = status_callback
         self.policy = policy
-        self.on_change = on_change
-        self.wake = asyncio.Event()
-        self._direct: set[asyncio.Task] = set()  # send_now's sends in progress
+        self.work: Dispatcher[tuple[int, ...], Batch] = Dispatcher(
+            self.lease, self._send_batch, concurrency=concurrency, idle_wait=0.5, name="outbox"
+        )
 
-    async def lease_next(self) -> Attempt | None:
+    async def committed(self, info: dict[str, Any]) -> None:
+        """``Database.on_commit`` hook: texts a committed transaction queued go out now."""
+        for ids in (info.pop(NEW_ROWS_KEY, None) or {}).values():
+            self.work.hint(tuple(ids))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; a texter's next text is only leased once the one before it is finished."""
+        await self.work.run(stop)
+
+    # ---- leases ----------------------------------------------------------------------------------------------
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.policy.timeout * 3 + 30)
+
+    async def lease(self, ids: tuple[int, ...] | None) -> Batch | None:
+        """Lease the texts ``ids`` (just queued, one texter's, in order) or, when None, the oldest unsent text."""
+        return await (self._lease_new(ids) if ids else self._lease_next())
+
+    async def _lease_new(self, ids: tuple[int, ...]) -> Batch | None:
+        """One compare-and-set: the rows, still pending and unleased, with no earlier unsent text of their
+        texter (that one goes first: the loop's look finds it, and these after it)."""
+        now = utcnow()
+        earlier = aliased(Message)
+        async with self.db.transaction() as s:
+            first = await s.get(Message, ids[0])
+            if first is None:
+                return None
+            blocked = exists().where(
+                earlier.texter_id == first.texter_id, earlier.direction == "out",
+                earlier.status.in_(UNFINISHED), earlier.id < ids[0],
+            )
+            result = await s.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == S.PENDING.value, Message.lease_until.is_(None), ~blocked)
+                .values(lease_until=self._lease_until(now), status=S.SENDING.value, attempts=Message.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != len(ids):
+                if result.rowcount:  # some were taken meanwhile: give these back, the loop's look sends all in order
+                    await s.execute(
+                        update(Message).where(Message.id.in_(ids), Message.status == S.SENDING.value)
+                        .values(status=S.PENDING.value, lease_until=None, attempts=Message.attempts - 1)
+                        .execution_options(synchronize_session=False)
+                    )
+                return None
+            msgs = list(await s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
+            texter = await s.get(Texter, first.texter_id)
+        for msg in msgs:
+            msg.attempts = max(1, msg.attempts)
+        return Batch(texter, msgs)
+
+    async def _lease_next(self) -> Batch | None:
         now = utcnow()
         if self.db.postgres:
             async with self.db.transaction() as s:
                 row = (await s.execute(
                     _NEXT_UNSENT.with_for_update(of=Message, skip_locked=True), {"now": now})).first()
-                return self._attempt(row) if row is not None and await self._take(s, row[0], now) else None
+                return self._batch(row) if row is not None and await self._take(s, row[0], now) else None
         # SQLite: look without holding the write lock; the take is a compare-and-set.
         async with self.db.session() as s:
             row = (await s.execute(_NEXT_UNSENT, {"now": now})).first()
         if row is None:
             return None
         async with self.db.transaction() as s:
-            return self._attempt(row) if await self._take(s, row[0], now) else None
+            return self._batch(row) if await self._take(s, row[0], now) else None
 
     @staticmethod
-    def _attempt(row: Any) -> Attempt:
+    def _batch(row: Any) -> Batch:
         msg, texter = row[0], row[1]
-        attempt = Attempt(msg, texter, may_have_reached_twilio=msg.status in ("sending", "unknown"))
+        batch = Batch(texter, [msg], may_have_reached_twilio=msg.status in (S.SENDING.value, S.UNKNOWN.value))
         msg.attempts += 1  # as _take counted it in the database
-        return attempt
-
-    def _lease_until(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.policy.timeout * 3 + 30)
+        return batch
 
     async def _take(self, s: AsyncSession, msg: Message, now: datetime) -> bool:
         """Lease ``msg`` if it is still as it was read: unleased, same status, same attempt count."""
@@ -173,199 +259,129 @@ class Outbox:
                 or_(Message.lease_until.is_(None), Message.lease_until < now),
             )
             # Marked "sending" at once: from here on an attempt may reach Twilio, so a retry looks before sending.
-            .values(lease_until=self._lease_until(now), status="sending", attempts=Message.attempts + 1)
+            .values(lease_until=self._lease_until(now), status=S.SENDING.value, attempts=Message.attempts + 1)
             # Leave ``msg`` as read: on PostgreSQL it lives in this session, and the ORM would otherwise copy
-            # "sending" onto it (``_attempt`` decides on the status read).
+            # "sending" onto it (``_batch`` decides on the status read).
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
 
-    async def take_new(self, s: AsyncSession, texter_id: int, rows: list[Message]) -> bool:
-        """In the transaction that just queued ``rows`` (one texter's, in order): lease them to this process, so
-        ``send_now`` sends them the moment it commits, without the outbox loop's look-and-lease round trips.
-        Not when an earlier text to this texter is still unsent (it must go first: the loop keeps the order).
-        If this process stops before sending, the lease runs out and the loop sends them, asking Twilio first."""
-        if not rows:
-            return False
-        earlier = await s.scalar(
-            select(Message.id)
-            .where(
-                Message.texter_id == texter_id,
-                Message.direction == "out",
-                Message.status.in_(UNFINISHED),
-                Message.id < rows[0].id,
-            )
-            .limit(1)
-        )
-        if earlier is not None:
-            return False
-        await s.execute(
-            update(Message)
-            .where(Message.id.in_([m.id for m in rows]))
-            .values(lease_until=self._lease_until(utcnow()), status="sending", attempts=1)
-            .execution_options(synchronize_session=False)
-        )
-        for msg in rows:
-            msg.attempts = 1
-        return True
-
-    def send_now(self, texter: Texter, rows: list[Message]) -> None:
-        """Send rows leased by ``take_new`` (after their transaction committed), in order, in the background."""
-        task = asyncio.create_task(self._send_in_order(texter, rows))
-        self._direct.add(task)
-        task.add_done_callback(self._direct.discard)
-
-    async def _send_in_order(self, texter: Texter, rows: list[Message]) -> None:
-        for i, msg in enumerate(rows):
-            if not await self._send(Attempt(msg, texter, may_have_reached_twilio=False)):
+    # ---- sending ---------------------------------------------------------------------------------------------
+    async def _send_batch(self, batch: Batch) -> None:
+        for i, msg in enumerate(batch.msgs):
+            first = i == 0
+            try:
+                sent = await self.send_one(
+                    batch.texter, msg, may_have_reached_twilio=first and batch.may_have_reached_twilio
+                )
+            except Exception:
+                log.exception("outbox: sending %s failed unexpectedly", msg.id)
+                await self._retry(msg, status=S.UNKNOWN, error_code=None)
+                sent = False
+            if not sent:
                 # Not sent (a retry is scheduled, it failed, or the number opted out): the rest wait their turn
-                # in the outbox loop, behind it.
-                await self._release([m.id for m in rows[i + 1:]])
+                # behind it, found by the loop's look.
+                await self._release([m.id for m in batch.msgs[i + 1:]])
                 return
 
-    async def _release(self, ids: list[int]) -> None:
+    async def send_one(self, texter: Texter, msg: Message, *, may_have_reached_twilio: bool) -> bool:
+        """One attempt at one leased text, and the bookkeeping for its outcome; True when Twilio took it."""
+        if texter.opted_out:
+            await self._finish(msg, S.HELD)
+            return False
+        phone = self.privacy.decrypt(texter.phone_enc)
+        if may_have_reached_twilio:
+            try:
+                sid = await self.sender.find_sent(phone, msg.body, msg.created_at)
+            except ConnectionError:
+                await self._retry(msg, status=S.UNKNOWN, error_code=None)
+                return False
+            if sid:
+                await self._finish(msg, S.SENT, sid=sid)
+                return True
+        result = await self.sender.send(phone, msg.body, self.status_callback)
+        if result.outcome is Outcome.SENT:
+            await self._finish(msg, S.LOCAL if result.status == "local" else S.SENT, sid=result.sid)
+            return True
+        if result.outcome is Outcome.OPTED_OUT:
+            await self._opted_out(msg)
+        elif result.outcome is Outcome.FAILED:
+            await self._finish(msg, S.FAILED, error_code=result.error_code)
+        else:
+            status = S.UNKNOWN if result.outcome is Outcome.AMBIGUOUS else S.PENDING
+            await self._retry(msg, status=status, error_code=result.error_code)
+        return False
+
+    # ---- transitions -----------------------------------------------------------------------------------------
+    async def _release(self, ids: Sequence[int]) -> None:
+        """sending -> pending for leased texts that were not attempted (the loop takes them again in order)."""
         if not ids:
             return
         async with self.db.transaction() as s:
             await s.execute(
                 update(Message)
-                .where(Message.id.in_(ids), Message.status == "sending")
-                .values(status="pending", attempts=0, lease_until=None)
+                .where(Message.id.in_(list(ids)), Message.status == S.SENDING.value)
+                .values(status=S.PENDING.value, attempts=Message.attempts - 1, lease_until=None)
+                .execution_options(synchronize_session=False)
             )
-        self.wake.set()
+        self.work.wake.set()
 
-    async def send_one(self, attempt: Attempt) -> bool:
-        """One attempt at one leased text, and the bookkeeping for its outcome; True when Twilio took it."""
-        msg, texter = attempt.msg, attempt.texter
-        if texter.opted_out:
-            await self._finish(msg, status="held")
-            return False
-        phone = self.privacy.decrypt(texter.phone_enc)
-        if attempt.may_have_reached_twilio:
-            try:
-                sid = await self.sender.find_sent(phone, msg.body, msg.created_at)
-            except ConnectionError:
-                await self._retry(msg, status="unknown", error_code=None)
-                return False
-            if sid:
-                await self._finish(msg, status="sent", sid=sid)
-                return True
-        result = await self.sender.send(phone, msg.body, self.status_callback)
-        if result.outcome is Outcome.SENT:
-            await self._finish(msg, status=result.status if result.status == "local" else "sent", sid=result.sid)
-            return True
-        if result.outcome is Outcome.OPTED_OUT:
-            await self._opted_out(msg)
-        elif result.outcome is Outcome.FAILED:
-            await self._finish(msg, status="failed", error_code=result.error_code)
-        else:
-            status = "unknown" if result.outcome is Outcome.AMBIGUOUS else "pending"
-            await self._retry(msg, status=status, error_code=result.error_code)
-        return False
-
-    async def _mark(self, msg: Message, **values) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(update(Message).where(Message.id == msg.id).values(**values))
-
-    async def _retry(self, msg: Message, *, status: str, error_code: int | None) -> None:
+    async def _retry(self, msg: Message, *, status: OutboundStatus, error_code: int | None) -> None:
+        """-> pending / unknown with a backoff, or failed after the last attempt. Never undoes a hold."""
         if msg.attempts >= self.policy.max_attempts:
-            await self._finish(msg, status="failed", error_code=error_code)
+            await self._finish(msg, S.FAILED, error_code=error_code)
             return
-        log.info("outbound %s: will retry (%s, attempt %s)", msg.id, status, msg.attempts)
-        await self._mark(
-            msg,
-            status=status,
-            error_code=error_code,
-            lease_until=None,
-            next_attempt_at=utcnow() + self.policy.backoff(msg.attempts),
-        )
+        log.info("outbound %s: will retry (%s, attempt %s)", msg.id, status.value, msg.attempts)
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(Message)
+                .where(Message.id == msg.id, Message.status == S.SENDING.value)
+                .values(status=status.value, error_code=error_code, lease_until=None,
+                        next_attempt_at=utcnow() + self.policy.backoff(msg.attempts))
+                .execution_options(synchronize_session=False)
+            )
 
-    async def _finish(self, msg: Message, *, status: str, sid: str | None = None, error_code: int | None = None):
-        values: dict = {"status": status, "lease_until": None, "done_at": utcnow(), "error_code": error_code}
+    async def _finish(self, msg: Message, status: OutboundStatus, *, sid: str | None = None,
+                      error_code: int | None = None) -> None:
+        """-> sent / local / failed / held: this attempt's final word."""
+        values: dict = {"status": status.value, "lease_until": None, "done_at": utcnow(), "error_code": error_code}
         if sid:
             values["twilio_sid"] = sid
         async with self.db.transaction() as s:
-            await s.execute(update(Message).where(Message.id == msg.id).values(**values))
-            if status == "failed":
-                s.add(
-                    AuditEvent(
-                        kind="delivery_failed",
-                        conversation_id=msg.conversation_id,
-                        data={"message_id": msg.id, "error_code": error_code},
-                    )
-                )
-        if status == "failed":
+            await s.execute(update(Message).where(Message.id == msg.id).values(**values)
+                            .execution_options(synchronize_session=False))
+            if status is S.FAILED:
+                s.add(AuditEvent(kind="delivery_failed", conversation_id=msg.conversation_id,
+                                 data={"message_id": msg.id, "error_code": error_code}))
+            if msg.conversation_id:
+                emit(s, Delivery(msg.conversation_id, msg.id, status.value, error_code))
+        if status is S.FAILED:
             log.warning("outbound %s failed (error %s)", msg.id, error_code)
-        await self._changed(msg, status, error_code)
 
     async def _opted_out(self, msg: Message) -> None:
+        """Twilio said 21610 (the number texted STOP to the carrier): the same hold as our own STOP."""
         async with self.db.transaction() as s:
-            await s.execute(
-                update(Texter).where(Texter.id == msg.texter_id).values(opted_out=True, opted_out_at=utcnow())
-            )
-            await s.execute(
-                update(Message)
-                .where(Message.texter_id == msg.texter_id, Message.direction == "out", Message.status.in_(UNFINISHED))
-                .values(status="held", lease_until=None)
-            )
-            await s.execute(update(Message).where(Message.id == msg.id).values(status="failed", error_code=21610))
-            s.add(AuditEvent(kind="opted_out", conversation_id=msg.conversation_id, data={"source": "21610"}))
-        await self._changed(msg, "failed", 21610)
+            await hold_for_texter(s, msg.texter_id, source=str(OPTED_OUT_CODE), conversation_id=msg.conversation_id)
+            await s.execute(update(Message).where(Message.id == msg.id)
+                            .values(status=S.FAILED.value, error_code=OPTED_OUT_CODE, done_at=utcnow())
+                            .execution_options(synchronize_session=False))
+            if msg.conversation_id:
+                emit(s, Delivery(msg.conversation_id, msg.id, S.FAILED.value, OPTED_OUT_CODE))
 
-    async def _changed(self, msg: Message, status: str, error_code: int | None) -> None:
-        if self.on_change and msg.conversation_id:
-            await self.on_change(
-                {
-                    "type": "delivery",
-                    "conversation_id": msg.conversation_id,
-                    "message_id": msg.id,
-                    "status": status,
-                    "error_code": error_code,
-                }
-            )
-
-    async def run(self, stop: asyncio.Event, concurrency: int = 16) -> None:
-        """Send until ``stop`` is set, up to ``concurrency`` texts at once; a texter's next text is only leased
-        once the one before it is finished, so each texter's texts stay in order."""
-        try:
-            await lease_and_dispatch(
-                self.lease_next, self._send, wake=self.wake, stop=stop, concurrency=concurrency, idle_wait=0.5,
-                name="outbox",
-            )
-        except asyncio.CancelledError:
-            for task in self._direct:
-                task.cancel()
-            raise
-        finally:
-            if self._direct:
-                await asyncio.gather(*self._direct, return_exceptions=True)
-
-    async def _send(self, attempt: Attempt) -> bool:
-        try:
-            return await self.send_one(attempt)
-        except Exception:
-            log.exception("outbox: sending %s failed unexpectedly", attempt.msg.id)
-            await self._retry(attempt.msg, status="unknown", error_code=None)
-            return False
-
-
-async def record_status(db: Database, sid: str, status: str, error_code: int | None) -> Message | None:
-    """Apply a delivery status callback; statuses only move forward, failures are final."""
-    async with db.transaction(urgent=True) as s:  # Twilio waits for the answer
-        msg = await s.scalar(select(Message).where(Message.twilio_sid == sid, Message.direction == "out"))
-        if msg is None:
-            return None
-        if msg.status in FINAL_FAILURES or msg.status == "delivered":
+    async def record_status(self, sid: str, status: str, error_code: int | None) -> Message | None:
+        """Apply a delivery status callback; statuses only move forward, failures are final."""
+        async with self.db.transaction(urgent=True) as s:  # Twilio waits for the answer
+            msg = await s.scalar(select(Message).where(Message.twilio_sid == sid, Message.direction == "out"))
+            if msg is None:
+                return None
+            if msg.status in FINAL_FAILURES or msg.status == S.DELIVERED.value:
+                return msg
+            if status in FINAL_FAILURES or STATUS_RANK.get(status, 0) > STATUS_RANK.get(msg.status, 0):
+                msg.status = status
+                msg.error_code = error_code
+                if status in FINAL_FAILURES:
+                    s.add(AuditEvent(kind="delivery_failed", conversation_id=msg.conversation_id,
+                                     data={"message_id": msg.id, "error_code": error_code}))
+                if msg.conversation_id:
+                    emit(s, Delivery(msg.conversation_id, msg.id, status, error_code))
             return msg
-        if status in FINAL_FAILURES or STATUS_RANK.get(status, 0) > STATUS_RANK.get(msg.status, 0):
-            msg.status = status
-            msg.error_code = error_code
-            if status in FINAL_FAILURES:
-                s.add(
-                    AuditEvent(
-                        kind="delivery_failed",
-                        conversation_id=msg.conversation_id,
-                        data={"message_id": msg.id, "error_code": error_code},
-                    )
-                )
-        return msg

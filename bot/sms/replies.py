@@ -15,6 +15,7 @@ OPTED_IN = "You're back on. Text us any time. " + EMERGENCY
 MEDIA_ONLY = (
     "Thanks for sending that. We can't see pictures or files here, so please tell us in words what's going on."
 )
+EMPTY = "We got an empty text. When you're ready, tell us in a few words what's going on. " + EMERGENCY
 # An imminent-risk text during the intake: the questions stop and the texter goes to the head of the queue.
 IMMINENT = "I'm getting a counselor to you right now. Please keep your phone close. You're not alone. " + EMERGENCY
 RATE_LIMITED = "We got a lot of texts from you at once. We'll keep reading. " + EMERGENCY

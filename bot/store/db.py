@@ -15,7 +15,7 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -61,7 +61,7 @@ URGENT_POOL = 4  # PostgreSQL connections kept for urgent transactions (webhooks
 READ_ONLY = "crisis_read_only"  # execution option of read sessions: on SQLite they never take the write lock
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the webhook's writes."""
     _ensure_sqlite_dir(url)
     if make_url(url).get_backend_name() == "sqlite":
@@ -95,7 +95,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        async_url(url), future=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        async_url(url), future=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 
@@ -164,11 +164,14 @@ class Database:
         self._write_turn = WriteTurn() if not self.postgres else None  # SQLite: one writer at a time
         # Urgent transactions (a webhook storing a text while Twilio waits) never queue behind background work for
         # a connection: on PostgreSQL they have a small pool of their own; on SQLite they go first in WriteTurn.
-        self._urgent_engine = create_engine(url, pool_size=URGENT_POOL) if self.postgres else None
+        # No pre-ping there (a round trip per webhook): ``urgent`` runs the work again on a new connection instead.
+        self._urgent_engine = create_engine(url, pool_size=URGENT_POOL, pre_ping=False) if self.postgres else None
         self._urgent_sessions = (
             sessionmaker(self._urgent_engine, class_=AsyncSession, expire_on_commit=False, future=True)
             if self._urgent_engine is not None else self.sessions
         )
+        # Called after each commit with the committed session's ``info`` (see ``transaction``).
+        self.on_commit: list[Callable[[dict], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -179,13 +182,27 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction, committed on success and rolled back on error. ``urgent``: someone
-        is waiting for it (Twilio, for a webhook's answer); on SQLite it goes ahead of background writers."""
+        is waiting for it (Twilio, for a webhook's answer); on SQLite it goes ahead of background writers.
+
+        What the transaction's owners left in ``session.info`` (live events, texts ready to send) is handed to the
+        ``on_commit`` hooks once it has committed, never when it rolled back."""
         async with contextlib.AsyncExitStack() as stack:
             if self._write_turn is not None:
                 await stack.enter_async_context(self._write_turn.turn(urgent=urgent))
             session = await stack.enter_async_context((self._urgent_sessions if urgent else self.sessions)())
             await stack.enter_async_context(session.begin())
             yield session
+        if session.info:
+            for hook in self.on_commit:
+                await hook(session.info)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL only: an urgent connection where each statement commits on its own, so a single INSERT is a
+        single round trip (no BEGIN / COMMIT around it)."""
+        assert self._urgent_engine is not None, "autocommit is for PostgreSQL"
+        async with self._urgent_engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def urgent(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run urgent work (a webhook's write: Twilio will not send that request again). If the connection broke

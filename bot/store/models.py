@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,49 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 
 Base = declarative_base()
+
+
+class InboundStatus(str, Enum):
+    """An inbound text's status; only the inbox (bot.sms.inbox) changes it."""
+
+    RECEIVED = "received"  # stored, not yet handled
+    PROCESSING = "processing"  # a worker took it; if that worker died, it is handled again (see the inbox)
+    PROCESSED = "processed"  # handled (sent to Rasa, the counselor's transcript, or answered by a keyword)
+    IGNORED = "ignored"  # stored and visible, but nothing may be done with it (opted out, blocked, flooding)
+
+
+class OutboundStatus(str, Enum):
+    """An outbound text's status; only the outbox (bot.sms.outbox) changes it."""
+
+    PENDING = "pending"  # waiting to be sent
+    SENDING = "sending"  # leased: an attempt may reach Twilio
+    UNKNOWN = "unknown"  # an attempt may have reached Twilio; Twilio is asked before sending again
+    HELD = "held"  # never sent: the texter opted out (STOP, or Twilio's 21610)
+    LOCAL = "local"  # no Twilio account: delivered to the local outbox
+    SENT = "sent"  # Twilio accepted it
+    QUEUED = "queued"  # delivery status callbacks, in order of progress
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+
+
+class ConversationState(str, Enum):
+    """A conversation's state; only the queue (bot.handoff.queue) changes it."""
+
+    INTAKE = "intake"  # the assistant is asking the intake questions
+    WAITING = "waiting"  # in the counselor queue
+    ACTIVE = "active"  # a counselor has it
+    CLOSED = "closed"
+
+
+class CloseReason(str, Enum):
+    """Why a conversation closed: the one argument of ``queue.close``."""
+
+    COUNSELOR = "counselor"
+    OPTED_OUT = "opted_out"
+    IDLE = "idle"
+    ABUSE = "abuse"
 
 
 def utcnow() -> datetime:
@@ -50,7 +94,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
     id = Column(String(40), primary_key=True)  # pseudonymous id; also Rasa's sender id
     texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False, index=True)
-    state = Column(String(16), nullable=False, default="intake")  # intake | waiting | active | closed
+    state = Column(String(16), nullable=False, default="intake")  # ConversationState
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     queued_at = Column(DateTime)
@@ -64,7 +108,8 @@ class Conversation(Base):
     context = Column(JSON, nullable=False, default=dict)  # handoff context: answers, referrals, summary, reason
     intake_complete = Column(Boolean, nullable=False, default=False)
     handoff_reason = Column(String(32))
-    closed_reason = Column(String(32))
+    closed_reason = Column(String(32))  # CloseReason
+    language = Column(String(8), nullable=False, default="en")  # the texter's language (en | es)
     last_inbound_at = Column(DateTime)
     last_notice_at = Column(DateTime)  # last "still waiting" text to the texter
     alerted_at = Column(DateTime)  # supervisors alerted about this wait
@@ -86,9 +131,7 @@ class Message(Base):
     body = Column(Text, nullable=False, default="")
     num_media = Column(Integer, nullable=False, default=0)
     twilio_sid = Column(String(64), unique=True)  # MessageSid: unique, so a retried webhook is stored once
-    # inbound: received -> processed | ignored ; outbound: pending -> sending -> sent -> delivered | failed |
-    # undelivered, or held (opted out) / local (no Twilio account: the local outbox)
-    status = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False)  # InboundStatus or OutboundStatus, by direction
     error_code = Column(Integer)
     attempts = Column(Integer, nullable=False, default=0)
     next_attempt_at = Column(DateTime)
@@ -96,6 +139,9 @@ class Message(Base):
     counselor_id = Column(Integer, ForeignKey("users.id"))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     done_at = Column(DateTime)
+    # Inbound: the triage's score of this text alone, taken once when it is stored (per-message risk).
+    risk_score = Column(Integer)
+    risk_level = Column(String(16))
 
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
@@ -155,8 +201,12 @@ class RateCounter(Base):
 __all__ = [
     "AuditEvent",
     "Base",
+    "CloseReason",
     "Conversation",
+    "ConversationState",
+    "InboundStatus",
     "Message",
+    "OutboundStatus",
     "RateCounter",
     "Texter",
     "User",

@@ -21,10 +21,10 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from bot.console import auth
-from bot.gateway.app import create_app
 from bot.gateway.service import GATEWAY, Gateway
 from bot.handoff import queue
 from bot.handoff.context import HandoffContext, build_context
+from bot.server import create_app
 from bot.settings import Settings
 from bot.store.db import Database, migrate
 from bot.store.models import Conversation, Message, Texter, User, utcnow

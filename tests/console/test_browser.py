@@ -133,7 +133,8 @@ async def test_supervisor_sees_alert_and_reassigns_live(console: ConsoleServer, 
     await sup.wait_for_selector("#live-status[data-state=on]")
     ben = await signed_in_page(browser, console, "ben")
 
-    await jobs.run_once(console.gateway, utcnow() + timedelta(seconds=console.settings.alert_high_wait_seconds + 5))
+    late = utcnow() + timedelta(seconds=console.settings.alert_high_wait_seconds + 5)
+    await jobs.run_once(console.gateway.services, late)
     await sup.wait_for_selector(f"#alerts .alert-line a[href='/console/c/{urgent}']")
     alert = await sup.locator("#alerts .alert-line").first.inner_text()
     assert "ALERT: HIGH risk texter" in alert

@@ -163,8 +163,8 @@ async def test_transfer_keeps_transcript_and_audits(dbs: tuple[Database, Databas
         await queue.take_next(a, first, RULE, limit=3)
     with pytest.raises(LimitReached):
         await queue.transfer(a, conv_id, first, boss, limit=3)
-    closed = await queue.close(a, conv_id, reason="counselor", report={"confirmed": {}}, by_user_id=second,
-                               expect_counselor=second)
+    closed = await queue.close_by_counselor(a, conv_id, report={"confirmed": {}}, by_user_id=second,
+                                            expect_counselor=second)
     assert closed.state == "closed"
     with pytest.raises(NotAvailable):
         await queue.transfer(a, conv_id, first, boss)

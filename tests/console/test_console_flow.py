@@ -205,8 +205,8 @@ class QueryCounter:
 async def test_page_queries_do_not_grow_with_the_queue(console: ConsoleServer) -> None:
     gw = console.gateway
     gw.stop.set()  # quiet the background workers so only the page's own queries are counted
-    gw.wake_inbox.set()
-    gw.outbox.wake.set()
+    gw.inbox_work.wake.set()
+    gw.outbox.work.wake.set()
     await asyncio.sleep(1.2)
     await seed_many(console.db, console.gateway.privacy, 8)
     client, csrf = await console.signed_in("sam")

@@ -34,8 +34,8 @@ async def test_waiting_notices_are_spaced_out_and_tell_the_place(console: Consol
     second = await console.seed({"topic": "work"}, ["hi"])
     interval = console.settings.waiting_notice_seconds
     now = utcnow()
-    assert (await jobs.run_once(console.gateway, now + timedelta(seconds=interval - 5))).noticed == []
-    report = await jobs.run_once(console.gateway, now + timedelta(seconds=interval + 1))
+    assert (await jobs.run_once(console.gateway.services, now + timedelta(seconds=interval - 5))).noticed == []
+    report = await jobs.run_once(console.gateway.services, now + timedelta(seconds=interval + 1))
     assert sorted(report.noticed) == sorted([first, second])
     texts = {c: [m.body for m in await outbound(console, c)] for c in (first, second)}
     assert texts[first] == [jobs.still_waiting_text(1)]
@@ -43,8 +43,9 @@ async def test_waiting_notices_are_spaced_out_and_tell_the_place(console: Consol
     assert all("988" in t[0] and "911" in t[0] and len(t[0]) < 320 for t in texts.values())
     # the next one only after twice the interval, and then four times
     later = now + timedelta(seconds=interval + 1)
-    assert (await jobs.run_once(console.gateway, later + timedelta(seconds=2 * interval - 5))).noticed == []
-    assert len((await jobs.run_once(console.gateway, later + timedelta(seconds=2 * interval + 1))).noticed) == 2
+    svc = console.gateway.services
+    assert (await jobs.run_once(svc, later + timedelta(seconds=2 * interval - 5))).noticed == []
+    assert len((await jobs.run_once(svc, later + timedelta(seconds=2 * interval + 1))).noticed) == 2
     assert len(await outbound(console, first)) == 2
 
 
@@ -56,7 +57,7 @@ async def test_no_notice_to_an_opted_out_or_claimed_texter(console: ConsoleServe
         (await s.get(Texter, conv.texter_id)).opted_out = True
     (cid,) = await add_plain_users(console.db, 1)
     await queue.claim(console.db, claimed, cid)
-    report = await jobs.run_once(console.gateway, utcnow() + timedelta(hours=2))
+    report = await jobs.run_once(console.gateway.services, utcnow() + timedelta(hours=2))
     assert report.noticed == []
 
 
@@ -91,11 +92,11 @@ async def test_long_high_risk_wait_alerts_once_with_page_event_and_webhook(
         async with server.db.session() as s:
             assert (await s.get(Conversation, high)).urgency_level == "high"
         soon = utcnow() + timedelta(seconds=200)
-        assert (await jobs.run_once(server.gateway, soon)).alerts == []
+        assert (await jobs.run_once(server.gateway.services, soon)).alerts == []
         late = utcnow() + timedelta(seconds=301)
-        report = await jobs.run_once(server.gateway, late)
+        report = await jobs.run_once(server.gateway.services, late)
         assert [a["conversation_id"] for a in report.alerts] == [high]
-        assert (await jobs.run_once(server.gateway, late + timedelta(minutes=30))).alerts == []  # once only
+        assert (await jobs.run_once(server.gateway.services, late + timedelta(minutes=30))).alerts == []  # once only
         assert len(received) == 1
         assert set(received[0]) == {"conversation_id", "level", "wait_seconds"}
         assert received[0]["conversation_id"] == high and received[0]["level"] == "high"
@@ -117,8 +118,8 @@ async def test_silent_active_conversation_is_closed_but_waiting_ones_never(conso
     (cid,) = await add_plain_users(console.db, 1)
     await queue.claim(console.db, active, cid)
     idle = console.settings.idle_close_seconds
-    assert (await jobs.run_once(console.gateway, utcnow() + timedelta(seconds=idle - 60))).closed == []
-    report = await jobs.run_once(console.gateway, utcnow() + timedelta(seconds=idle + 60))
+    assert (await jobs.run_once(console.gateway.services, utcnow() + timedelta(seconds=idle - 60))).closed == []
+    report = await jobs.run_once(console.gateway.services, utcnow() + timedelta(seconds=idle + 60))
     assert report.closed == [(active, cid)]
     async with console.db.session() as s:
         closed = await s.get(Conversation, active)

@@ -88,7 +88,7 @@ async def test_long_replies_are_split_and_sent_in_order(gateway_without_rasa, fa
     async with gw.gateway.db.transaction() as s:
         parts = await outbox.enqueue(s, texter_id=rows[0].texter_id, conversation_id=rows[0].conversation_id,
                                      body=" ".join(sentences), author="counselor")
-    gw.gateway.outbox.wake.set()
+    gw.gateway.outbox.work.wake.set()
     assert len(parts) >= 3
     sent = await fake_twilio.wait_for(PHONE, 1 + len(parts))
     got = " ".join(m.body for m in sent[1:])

@@ -15,16 +15,18 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot.gateway.app import create_app
 from bot.gateway.service import GATEWAY, Gateway
 from bot.rasa_endpoints import write as write_endpoints
 from bot.runner import ROOT, Proc, actions_proc, ensure_model, rasa_env, rasa_proc, stop_stack, wait_healthy
+from bot.server import create_app
 from bot.settings import Settings
 from bot.sms.signature import sign
 from bot.store.db import migrate
 from bot.texter import webhook_form
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.ports import free_port
+
+RASA_TOKEN = "test-rasa-token"  # the test Rasa servers' API token, given to the gateways that call them
 
 
 def gateway_env(
@@ -39,7 +41,7 @@ def gateway_env(
         "RASA_TIMEOUT": extra.pop("RASA_TIMEOUT", "10"),
         "PRIVACY_KEY": "test-privacy-key",
         "LOG_LEVEL": "INFO",
-        "MERGE_WINDOW": "0",
+        "RASA_TOKEN": RASA_TOKEN,
     }
     if twilio is not None:
         env.update(
@@ -90,7 +92,7 @@ class RasaStack:
             redis_url=self.redis_url,
             action_port=self.action_port,
         )
-        return rasa_proc(self.rasa_port, write_endpoints(settings, self.var_dir / "endpoints.yml"))
+        return rasa_proc(self.rasa_port, write_endpoints(settings, self.var_dir / "endpoints.yml"), RASA_TOKEN)
 
     def start(self, *names: str) -> None:
         names = names or ("actions", "rasa")

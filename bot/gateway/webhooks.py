@@ -8,7 +8,6 @@ from aiohttp import web
 
 from bot.gateway.service import GATEWAY
 from bot.sms.inbox import InboundText
-from bot.sms.outbox import record_status
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +38,9 @@ async def inbound_sms(request: web.Request) -> web.Response:
         text = InboundText.from_form(form)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    gw = request.app[GATEWAY]
-    received = await gw.db.urgent(lambda: gw.inbox.receive(text))
+    received = await request.app[GATEWAY].receive(text)
     if received.duplicate:
         log.info("duplicate MessageSid for message %s: acknowledged, not processed again", received.message_id)
-    else:
-        gw.wake_inbox.set()
-        gw.expedite_if_imminent(received.texter_id, text.body)
     return _twiml()
 
 
@@ -61,15 +56,5 @@ async def status_callback(request: web.Request) -> web.Response:
     except ValueError:
         code = None
     gw = request.app[GATEWAY]
-    msg = await gw.db.urgent(lambda: record_status(gw.db, sid, status, code))
-    if msg is not None and msg.conversation_id:
-        await gw.hub.publish(
-            {
-                "type": "delivery",
-                "conversation_id": msg.conversation_id,
-                "message_id": msg.id,
-                "status": msg.status,
-                "error_code": msg.error_code,
-            }
-        )
+    await gw.db.urgent(lambda: gw.outbox.record_status(sid, status, code))
     return _twiml()
