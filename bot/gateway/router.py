@@ -116,7 +116,7 @@ class Router:
             await Inbox.start(s, turn.ids, conv.id)
             conv.last_inbound_at = utcnow()
             if conv.state != INTAKE:
-                await self._to_counselor(s, conv, turn)
+                await self._to_counselor(s, texter, conv, turn)
                 return
             if await self._ends_intake(s, texter, conv, turn) or await self._nothing_to_read(s, texter, conv, turn):
                 return
@@ -169,10 +169,12 @@ class Router:
         await Inbox.ignore(s, turn.ids, conv_id)
         return True
 
-    async def _to_counselor(self, s: AsyncSession, conv: Conversation, turn: Turn) -> None:
-        """After the handoff, texts go to the counselor's transcript and may raise the urgency."""
+    async def _to_counselor(self, s: AsyncSession, texter: Texter, conv: Conversation, turn: Turn) -> None:
+        """After the handoff, texts go to the counselor's transcript and may raise the urgency (a held-back
+        number at risk also gets the safety text, and supervisors an alert)."""
         await queue.rescore(s, conv)
         if turn.restricted:
+            await self._reply(s, texter, conv, replies.IMMINENT)
             self._alert_restricted(s, conv, turn.restricted)
         await Inbox.done(s, turn.ids, conv.id)
 

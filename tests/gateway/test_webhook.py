@@ -6,6 +6,7 @@ import asyncio
 
 import aiohttp
 
+from bot.sms import replies
 from bot.sms.signature import sign
 from tests.support.stack import RunningGateway, Texter
 from tests.support.store_queries import conversations, count_messages, inbound, outbound, texters
@@ -116,10 +117,12 @@ async def test_empty_missing_huge_emoji_and_non_latin_bodies_are_kept_whole(gate
     await eventually(lambda: _count_processed(gw, len(bodies)))
     stored = {r.body for r in await inbound(gw.gateway.db)}
     assert stored == {b or "" for b in bodies.values()}
-    # Everyone with words got an answer (fail-open here: Rasa is down); the empty ones were not forgotten either.
+    # Everyone got an answer: those with words the fail-open text (Rasa is down here), the empty ones (an empty
+    # body, or no Body field at all) a kind request for words: never silence.
     for phone, body in bodies.items():
-        if body:
-            await fake_twilio.wait_for(phone, 1)
+        sent = await fake_twilio.wait_for(phone, 1)
+        if not body:
+            assert sent[0].body == replies.EMPTY
     for msg in fake_twilio.messages:
         assert len(msg.body) <= 1600
 
