@@ -94,32 +94,36 @@ class Router:
         self.aging = aging
 
     async def handle_texter(self, texter_id: int) -> None:
-        """Handle the leased texter's texts until none is left, then give the lease back."""
+        """Handle the leased texter's texts until none is left, then give the lease back (in the last turn's own
+        transaction when no text came meanwhile)."""
         renewed = time.monotonic()  # the lease was just taken
         while True:
-            for msgs in _batches(await self.inbox.pending(texter_id)):
-                await self._turn(texter_id, Turn(msgs))
+            batches = _batches(await self.inbox.pending(texter_id))
+            for i, msgs in enumerate(batches):
+                if await self._turn(texter_id, Turn(msgs), last=i == len(batches) - 1):
+                    return
                 if time.monotonic() - renewed > RENEW_AFTER:  # a write per turn only when the lease runs low
                     await self.inbox.renew(texter_id)
                     renewed = time.monotonic()
-            if await self.inbox.release_if_done(texter_id):
+            if not batches and await self.inbox.release_if_done(texter_id):
                 return
 
-    async def _turn(self, texter_id: int, turn: Turn) -> None:
+    async def _turn(self, texter_id: int, turn: Turn, *, last: bool) -> bool:
+        """One turn; True when it also gave the texter's lease back (``last``, and nothing new came)."""
         async with self.db.transaction() as s:
             texter = await s.get(Texter, texter_id)
             conv = await queue.current(s, texter_id)
             if await self._keyword(s, texter, conv, turn) or await self._held_back(s, texter, conv, turn):
-                return
+                return last and await self.inbox.release_if_done(texter_id, s)
             if conv is None:
                 conv = await queue.open_intake(s, texter_id)
             await Inbox.start(s, turn.ids, conv.id)
             conv.last_inbound_at = utcnow()
             if conv.state != INTAKE:
                 await self._to_counselor(s, texter, conv, turn)
-                return
+                return last and await self.inbox.release_if_done(texter_id, s)
             if await self._ends_intake(s, texter, conv, turn) or await self._nothing_to_read(s, texter, conv, turn):
-                return
+                return last and await self.inbox.release_if_done(texter_id, s)
             conv_id, language = conv.id, conv.language
         reply = await self._ask_rasa(conv_id, language, turn)
         async with self.db.transaction() as s:
@@ -130,6 +134,7 @@ class Router:
             else:
                 await self._answer(s, texter, conv, reply)
             await Inbox.done(s, turn.ids, conv_id)
+            return last and await self.inbox.release_if_done(texter_id, s)
 
     # ---- the steps -------------------------------------------------------------------------------------------
     async def _keyword(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:

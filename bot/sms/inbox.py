@@ -193,24 +193,30 @@ class Inbox:
                 .values(lease_until=utcnow() + LEASE)
             )
 
-    async def release_if_done(self, texter_id: int) -> bool:
+    async def release_if_done(self, texter_id: int, session: AsyncSession | None = None) -> bool:
         """Give the texter's lease back unless a text of theirs is still unhandled; True when this worker is done
         with the texter (released, or the lease was lost to another worker), False when there is more to do.
-        One statement checks and releases, so a text stored meanwhile is never left behind a released lease."""
+        One statement checks and releases, so a text stored meanwhile is never left behind a released lease.
+        Given ``session``, it runs in that transaction (the turn's last one: no transaction of its own)."""
+        if session is not None:
+            return await self._release(session, texter_id)
+        async with self.db.transaction() as s:
+            return await self._release(s, texter_id)
+
+    async def _release(self, s: AsyncSession, texter_id: int) -> bool:
         unhandled = exists().where(
             Message.texter_id == texter_id, Message.direction == "in", Message.status.in_(UNHANDLED)
         )
-        async with self.db.transaction() as s:
-            result = await s.execute(
-                update(Texter)
-                .where(Texter.id == texter_id, Texter.lease_owner == self.owner, ~unhandled)
-                .values(lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:
-                return True
-            owner = await s.scalar(select(Texter.lease_owner).where(Texter.id == texter_id))
-            return owner != self.owner
+        result = await s.execute(
+            update(Texter)
+            .where(Texter.id == texter_id, Texter.lease_owner == self.owner, ~unhandled)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            return True
+        owner = await s.scalar(select(Texter.lease_owner).where(Texter.id == texter_id))
+        return owner != self.owner
 
     async def pending(self, texter_id: int) -> list[Message]:
         """The texter's unhandled texts, in the order they arrived."""

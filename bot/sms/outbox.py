@@ -195,36 +195,35 @@ class Outbox:
 
     async def _lease_new(self, ids: tuple[int, ...]) -> Batch | None:
         """One compare-and-set: the rows, still pending and unleased, with no earlier unsent text of their
-        texter (that one goes first: the loop's look finds it, and these after it)."""
+        texter (that one goes first: the loop's look finds it, and these after it); then the rows and texter."""
         now = utcnow()
+        until = self._lease_until(now)
         earlier = aliased(Message)
+        blocked = exists().where(
+            earlier.texter_id == Message.texter_id, earlier.direction == "out",
+            earlier.status.in_(UNFINISHED), earlier.id < ids[0],
+        )
         async with self.db.transaction() as s:
-            first = await s.get(Message, ids[0])
-            if first is None:
-                return None
-            blocked = exists().where(
-                earlier.texter_id == first.texter_id, earlier.direction == "out",
-                earlier.status.in_(UNFINISHED), earlier.id < ids[0],
-            )
             result = await s.execute(
                 update(Message)
                 .where(Message.id.in_(ids), Message.status == S.PENDING.value, Message.lease_until.is_(None), ~blocked)
-                .values(lease_until=self._lease_until(now), status=S.SENDING.value, attempts=Message.attempts + 1)
+                .values(lease_until=until, status=S.SENDING.value, attempts=Message.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != len(ids):
                 if result.rowcount:  # some were taken meanwhile: give these back, the loop's look sends all in order
                     await s.execute(
-                        update(Message).where(Message.id.in_(ids), Message.status == S.SENDING.value)
+                        update(Message)
+                        .where(Message.id.in_(ids), Message.status == S.SENDING.value, Message.lease_until == until)
                         .values(status=S.PENDING.value, lease_until=None, attempts=Message.attempts - 1)
                         .execution_options(synchronize_session=False)
                     )
                 return None
-            msgs = list(await s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)))
-            texter = await s.get(Texter, first.texter_id)
-        for msg in msgs:
-            msg.attempts = max(1, msg.attempts)
-        return Batch(texter, msgs)
+            rows = (await s.execute(
+                select(Message, Texter).join(Texter, Texter.id == Message.texter_id)
+                .where(Message.id.in_(ids)).order_by(Message.id)
+            )).all()
+        return Batch(rows[0][1], [row[0] for row in rows])
 
     async def _lease_next(self) -> Batch | None:
         now = utcnow()
