@@ -103,8 +103,12 @@ class RasaStack:
             proc.popen = subprocess.Popen(proc.args, cwd=ROOT, env=rasa_env(), stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
             self.procs[name] = proc
-        for name in names:
-            wait_healthy(self.procs[name], timeout=240)
+        try:
+            for name in names:
+                wait_healthy(self.procs[name], timeout=240)
+        except Exception:
+            self.stop()  # never leave a half-started stack behind
+            raise
 
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
