@@ -8,7 +8,7 @@ import pytest
 from bot.handoff import queue
 from bot.handoff.live import LiveHub
 from bot.privacy import Privacy
-from bot.sms.inbox import Inbox, InboundText
+from bot.sms.inbox import InboundText, Inbox
 from bot.store.db import Database, migrate
 from bot.store.models import CloseReason
 
