@@ -10,7 +10,7 @@ import secrets
 import aiohttp
 from aiohttp import web
 
-from bot.gateway.rasa import RasaClient
+from bot.gateway.rasa import RasaClient, Readiness
 from bot.gateway.router import Router
 from bot.handoff.bus import PostgresBus
 from bot.handoff.jobs import run_jobs
@@ -28,6 +28,7 @@ from bot.triage import assess, warm_up
 
 log = logging.getLogger(__name__)
 
+LEASE_KEEP_SECONDS = 20.0  # a texter's lease is renewed this often while a slow turn runs (the lease lasts 60 s)
 EXPEDITE_CHARS = 1600  # what one SMS can hold: enough to read a text's risk, bounded for a huge body
 
 
@@ -66,6 +67,7 @@ class Gateway:
             on_change=self.hub.publish,
         )
         self.http: aiohttp.ClientSession | None = None
+        self.readiness: Readiness | None = None  # whether Rasa and the actions answer (/ready, start-up grace)
         self.router: Router | None = None
         self.bus: PostgresBus | None = None
         self._expedited: set[asyncio.Task] = set()  # imminent texts handled outside the inbox workers
@@ -80,7 +82,10 @@ class Gateway:
             self.bus = PostgresBus(self.settings.database_url, self.hub.deliver)
             self.bus.start()
             self.hub.relay = self.bus.relay
-        rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http)
+        self.readiness = Readiness(
+            self.settings.rasa_url, self.settings.action_url, self.http, self.settings.rasa_startup_grace
+        )
+        rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.http, self.readiness)
         self.router = Router(
             self.db, self.inbox, rasa, self.hub, self.settings, self.aging, self.outbox
         )
@@ -141,10 +146,23 @@ class Gateway:
 
     async def _handle_texter(self, texter_id: int) -> None:
         assert self.router is not None
+        keeper = asyncio.create_task(self._keep_lease(texter_id))
         try:
             await self.router.handle_texter(texter_id)  # gives the lease back when done
         except Exception:
             log.exception("inbox: handling texter failed; the lease will expire and it is retried")
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, texter_id: int) -> None:
+        """Renew the lease while one turn outlasts it (a text waiting out Rasa's start-up grace), so no other
+        worker takes the same text meanwhile."""
+        while True:
+            await asyncio.sleep(LEASE_KEEP_SECONDS)
+            try:
+                await self.inbox.renew(texter_id)
+            except Exception:
+                log.warning("inbox: lease renewal failed; retried")
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
