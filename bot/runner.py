@@ -196,7 +196,8 @@ def wait_healthy(proc: Proc, timeout: float) -> None:
 
 
 def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc]:
-    """Start actions, Rasa and the gateway; return once all three answer their health checks."""
+    """Start actions, Rasa and the gateway, unsupervised (tests, the benchmark); return once all three answer
+    their health checks."""
     endpoints_file = write_endpoints(settings, settings.var_dir / "endpoints.yml")
     prepare_tracker_db(settings)
     procs = processes(settings, endpoints_file)
@@ -206,7 +207,7 @@ def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc
             log_dir.mkdir(parents=True, exist_ok=True)
             out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - the child keeps its own copy
         try:
-            spawn(proc, cwd=ROOT, env=rasa_env(), out=out)
+            spawn(proc, cwd=ROOT, env=rasa_env(), out=out, die_with_parent=False)  # callers may be threads
         finally:
             if out is not None:
                 out.close()

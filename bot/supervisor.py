@@ -64,27 +64,30 @@ def _prctl() -> Callable[..., int] | None:
         return None
 
 
-def _die_with_parent(parent: int, increment: int) -> Callable[[], None]:
+def _prepare_child(parent: int, increment: int, die_with_parent: bool) -> Callable[[], None]:
     """What the child runs before exec: SIGKILL when the runner dies (PR_SET_PDEATHSIG), lower priority."""
-    prctl = _prctl()  # looked up before the fork: the child only calls it
+    prctl = _prctl() if die_with_parent else None  # looked up before the fork: the child only calls it
 
     def prepare() -> None:
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the runner died before prctl took effect
-            os._exit(1)
+            if os.getppid() != parent:  # the runner died before prctl took effect
+                os._exit(1)
         if increment:
             os.nice(increment)
 
     return prepare
 
 
-def spawn(proc: Proc, *, cwd: Path, env: dict[str, str], out: IO[bytes] | None = None) -> subprocess.Popen:
+def spawn(
+    proc: Proc, *, cwd: Path, env: dict[str, str], out: IO[bytes] | None = None, die_with_parent: bool = True
+) -> subprocess.Popen:
     """Start ``proc`` in a new session (its own process group: Ctrl-C in the terminal reaches only the runner,
-    and the whole group, Sanic workers included, is stopped with one signal)."""
+    and the whole group, Sanic workers included, is stopped with one signal). ``die_with_parent`` ties the child
+    to the calling *thread* (that is how Linux defines the parent's death): only for the runner's main thread."""
     proc.popen = subprocess.Popen(
         proc.args, cwd=cwd, env=env | proc.env, stdout=out, stderr=subprocess.STDOUT if out else None,
-        start_new_session=True, preexec_fn=_die_with_parent(os.getpid(), proc.nice),
+        start_new_session=True, preexec_fn=_prepare_child(os.getpid(), proc.nice, die_with_parent),
     )
     proc.started_at = time.monotonic()
     proc.restart_at = None
