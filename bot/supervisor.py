@@ -253,7 +253,7 @@ class Supervisor:
                 code = proc.popen.returncode
                 signal_group(proc.popen.pid, signal.SIGKILL)  # what it left of its group (Sanic workers)
                 delay = self._schedule(proc)
-                self.say(f"{proc.name} exited with code {code}; restarting in {delay:.0f} s")
+                self.say(f"{proc.name} exited with code {code}; restarting in {delay:g} s")
             elif proc.restart_at is not None and now >= proc.restart_at:
                 self.start(proc)
                 self.restarts += 1
