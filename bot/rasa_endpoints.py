@@ -19,7 +19,7 @@ from bot.settings import Settings
 
 def endpoints(settings: Settings, *, action_url: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "action_endpoint": {"url": action_url or f"http://127.0.0.1:{settings.action_port}/webhook"},
+        "action_endpoint": {"url": action_url or f"{settings.action_url}/webhook"},
         "tracker_store": tracker_store(settings),
     }
     if settings.redis_url:

@@ -1,5 +1,6 @@
-"""`make run`: prepare (database, spaCy pipeline, Rasa model when the data changed), then start the action
-server, the Rasa server and the gateway together, health-checked; Ctrl-C stops all three."""
+"""`make run`: check the ports are free, prepare (database, spaCy pipeline, Rasa model when the data changed), then
+start the action server, the Rasa server and the gateway and keep them running (bot/supervisor.py restarts any
+that exits); "Ready" once the gateway's /ready says Rasa and the actions answer; Ctrl-C or SIGTERM stops all."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.rasa_endpoints import tracker_store
 from bot.rasa_endpoints import write as write_endpoints
 from bot.settings import ROOT, Settings
 from bot.store.db import migrate
+from bot.supervisor import Proc, Supervisor, port_taken, spawn, stop_procs
 
 MODEL_DIR = ROOT / "models"
 MODEL_NAME = "intake"
@@ -86,16 +87,6 @@ def ensure_model(force: bool = False) -> Path:
     return model_path()
 
 
-@dataclass
-class Proc:
-    name: str
-    args: list[str]
-    health_url: str
-    popen: subprocess.Popen | None = None
-    env: dict[str, str] = field(default_factory=dict)  # added to the shared environment for this process only
-    nice: int = 0  # CPU priority below the gateway's (on one machine, the door answers first when CPU is short)
-
-
 MAX_RASA_WORKERS = 4
 # Rasa and the actions yield CPU to the gateway when the machine is saturated: Twilio's webhooks are answered and
 # replies sent at once, while the heavy NLU work waits its turn (it is the bottleneck either way).
@@ -136,6 +127,7 @@ def actions_proc(port: int) -> Proc:
         "actions",
         [bin_path("rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
         f"http://127.0.0.1:{port}/health",
+        port=port,
     )
 
 
@@ -150,17 +142,44 @@ def rasa_proc(port: int, endpoints_file: Path, token: str) -> Proc:
             "--auth-token", token,
         ],
         f"http://127.0.0.1:{port}/webhooks/rest/",
+        port=port,
     )
 
 
 def processes(settings: Settings, endpoints_file: Path) -> list[Proc]:
     actions = actions_proc(settings.action_port)
     actions.nice = BACKGROUND_NICE
-    rasa = rasa_proc(int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0]), endpoints_file, settings.rasa_token)
+    rasa = rasa_proc(rasa_port(settings), endpoints_file, settings.rasa_token)
     rasa.env = {"SANIC_WORKERS": str(rasa_workers(settings)), **tensorflow_threads()}
     rasa.nice = BACKGROUND_NICE
-    gateway = Proc("gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health")
+    gateway = Proc(
+        "gateway", [sys.executable, "-m", "bot", "serve"], f"http://127.0.0.1:{settings.gateway_port}/health",
+        port=settings.gateway_port,
+    )
     return [actions, rasa, gateway]
+
+
+def rasa_port(settings: Settings) -> int:
+    return int(settings.rasa_url.rsplit(":", 1)[-1].split("/")[0])
+
+
+PORT_SETTINGS = {"actions": "ACTION_PORT", "rasa": "RASA_URL", "gateway": "GATEWAY_PORT"}
+PROC_TITLES = {"actions": "the action server", "rasa": "the Rasa server", "gateway": "the gateway"}
+
+
+def taken_ports(procs: list[Proc], gateway_host: str) -> list[str]:
+    """One line per process whose port something else already listens on (Rasa and the actions bind every
+    interface, the gateway GATEWAY_HOST)."""
+    lines = []
+    for proc in procs:
+        host = gateway_host if proc.name == "gateway" else "0.0.0.0"
+        if port_taken(proc.port, host):
+            lines.append(
+                f"Port {proc.port} is already in use; {PROC_TITLES.get(proc.name, proc.name)} needs it "
+                f"(set {PORT_SETTINGS.get(proc.name, 'its port')} to use another, or stop what listens there: "
+                f"is another `make run` running?)"
+            )
+    return lines
 
 
 def wait_healthy(proc: Proc, timeout: float) -> None:
@@ -179,20 +198,21 @@ def wait_healthy(proc: Proc, timeout: float) -> None:
 
 
 def start_stack(settings: Settings, *, log_dir: Path | None = None) -> list[Proc]:
-    """Start actions, Rasa and the gateway; return once all three answer their health checks."""
+    """Start actions, Rasa and the gateway, unsupervised (tests, the benchmark); return once all three answer
+    their health checks."""
     endpoints_file = write_endpoints(settings, settings.var_dir / "endpoints.yml")
     prepare_tracker_db(settings)
     procs = processes(settings, endpoints_file)
     for proc in procs:
-        env = rasa_env() | proc.env
         out = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - kept open for the child's life
-        proc.popen = subprocess.Popen(
-            proc.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-            start_new_session=True, preexec_fn=niceness(proc.nice),
-        )
+            out = open(log_dir / f"{proc.name}.log", "ab")  # noqa: SIM115 - the child keeps its own copy
+        try:
+            spawn(proc, cwd=ROOT, env=rasa_env(), out=out, die_with_parent=False)  # callers may be threads
+        finally:
+            if out is not None:
+                out.close()
     try:
         for proc in procs:
             wait_healthy(proc, timeout=240)
@@ -214,19 +234,24 @@ def niceness(increment: int) -> Callable[[], None] | None:
 
 
 def stop_stack(procs: list[Proc]) -> None:
-    for proc in procs:
-        if proc.popen is not None and proc.popen.poll() is None:
-            os.killpg(proc.popen.pid, signal.SIGTERM)
-    for proc in procs:
-        if proc.popen is not None:
-            try:
-                proc.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.popen.pid, signal.SIGKILL)
+    """Stop every process group of ``procs`` (SIGTERM, then SIGKILL after a grace)."""
+    stop_procs(procs)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+READY_POLL = 1.0  # seconds between /ready probes while not ready
+SLOW_START = 240.0  # say where to look when start-up takes longer
+
+
+def is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def run() -> int:
@@ -235,29 +260,67 @@ def run() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings.from_env()
     started = time.monotonic()
+    endpoints_file = settings.var_dir / "endpoints.yml"
+    procs = processes(settings, endpoints_file)
+    clashes = taken_ports(procs, settings.gateway_host)
+    if clashes:  # before anything starts: a second stack must not half-start beside the first
+        for line in clashes:
+            print(line, file=sys.stderr, flush=True)
+        print("Nothing was started.", file=sys.stderr, flush=True)
+        return 2
     migrate(settings.database_url)
     ensure_model()
+    write_endpoints(settings, endpoints_file)
+    prepare_tracker_db(settings)
     print("Starting the action server, the Rasa server and the gateway...", flush=True)
-    procs = start_stack(settings, log_dir=settings.var_dir / "logs")
+    log_dir = settings.var_dir / "logs"
+    supervisor = Supervisor(procs, cwd=ROOT, env=rasa_env(), log_dir=log_dir)
     base = f"http://127.0.0.1:{settings.gateway_port}"
-    print(
-        f"\nReady in {time.monotonic() - started:.0f} s.\n"
-        f"  Gateway:      {base} (Twilio webhook: {settings.public_base_url}/twilio/sms)\n"
-        f"  Console:      {base}/console  (first account: .venv/bin/python -m bot create-user NAME --role admin)\n"
-        f"  Text it:      .venv/bin/python -m bot texter     (in another terminal; no Twilio account needed)\n"
-        f"  Queue:        .venv/bin/python -m bot queue --json\n"
-        f"  Logs:         {settings.var_dir / 'logs'}\n"
-        "Press Ctrl-C to stop all three.",
-        flush=True,
-    )
     try:
-        while all(p.popen is not None and p.popen.poll() is None for p in procs):
-            time.sleep(1)
-        dead = [p.name for p in procs if p.popen is not None and p.popen.poll() is not None]
-        print(f"Stopped: {', '.join(dead)} exited; stopping the rest.", flush=True)
-        return 1
+        supervisor.start_all()
+        ready_once = False
+        ready = False
+        down_since = started
+        next_probe = 0.0
+        slow_said = False
+        while True:
+            supervisor.check()
+            now = time.monotonic()
+            if not all(p.running for p in procs):
+                if ready:
+                    down_since = now
+                ready = False
+            elif not ready and now >= next_probe:
+                next_probe = now + READY_POLL
+                ready = is_ready(base + "/ready")
+                if ready and not ready_once:
+                    ready_once = True
+                    _print_banner(settings, base, log_dir, now - started)
+                elif ready:
+                    print(f"Ready again ({now - down_since:.0f} s after a process exited).", flush=True)
+            if not ready_once and not slow_said and now - started > SLOW_START:
+                slow_said = True
+                print(f"Not ready after {SLOW_START:.0f} s: see {log_dir} (GET {base}/ready says which part "
+                      "is not answering).", flush=True)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nStopping...", flush=True)
         return 0
     finally:
-        stop_stack(procs)
+        # A second Ctrl-C must not leave processes half-stopped (the guard process covers a SIGKILL).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop()
+
+
+def _print_banner(settings: Settings, base: str, log_dir: Path, seconds: float) -> None:
+    print(
+        f"\nReady in {seconds:.0f} s.\n"
+        f"  Gateway:      {base} (Twilio webhook: {settings.public_base_url}/twilio/sms)\n"
+        f"  Console:      {base}/console  (first account: .venv/bin/python -m bot create-user NAME --role admin)\n"
+        f"  Text it:      .venv/bin/python -m bot texter     (in another terminal; no Twilio account needed)\n"
+        f"  Queue:        .venv/bin/python -m bot queue --json\n"
+        f"  Logs:         {log_dir}\n"
+        "A process that exits is restarted; Ctrl-C stops all three.",
+        flush=True,
+    )

@@ -55,8 +55,10 @@ class Settings:
     gateway_port: int = 8080
     rasa_url: str = "http://127.0.0.1:5005"
     action_port: int = 5055
+    action_url: str = ""  # the action server as Rasa and /ready reach it ("" = http://127.0.0.1:{action_port})
     rasa_timeout: float = 8.0
     rasa_token: str = field(default="", repr=False)  # Rasa's HTTP API token (the gateway reads trackers with it)
+    rasa_startup_grace: float = 90.0  # seconds after start-up a text waits for Rasa to load before failing open
     inbox_workers: int = 8  # 0 = store-only (texts wait in the durable inbox for another instance)
     # Privacy: one secret derives both the phone-number encryption key and the hashing key
     privacy_key: str = field(default="", repr=False)
@@ -76,6 +78,10 @@ class Settings:
     waiting_notice_seconds: int = 600  # "still here" text to a waiting texter, at most this often
     idle_close_seconds: int = 3600  # an active conversation silent this long is closed (waiting ones never)
     session_hours: int = 12
+
+    def __post_init__(self) -> None:
+        if not self.action_url:
+            object.__setattr__(self, "action_url", f"http://127.0.0.1:{self.action_port}")
 
     @property
     def local_sms(self) -> bool:
@@ -103,8 +109,10 @@ class Settings:
             gateway_port=port,
             rasa_url=_env("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
             action_port=_int("ACTION_PORT", 5055),
+            action_url=_env("ACTION_URL").rstrip("/"),
             rasa_timeout=_float("RASA_TIMEOUT", 8.0),
             rasa_token=_env("RASA_TOKEN") or _local_secret(var_dir, "rasa_token"),
+            rasa_startup_grace=_float("RASA_STARTUP_GRACE", 90.0),
             inbox_workers=_int("INBOX_WORKERS", 8),
             privacy_key=_env("PRIVACY_KEY") or _local_secret(var_dir, "privacy.key"),
             send_timeout=_float("SEND_TIMEOUT", 10.0),

@@ -18,20 +18,34 @@ MAX_REQUEST_BYTES = 256 * 1024
 Mount = Callable[[web.Application, Services], None]
 
 
-async def health(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+async def database_state(gw: Gateway) -> str:
     try:
         async with gw.db.session() as s:
             await s.execute(text("SELECT 1"))
-        database = "ok"
+        return "ok"
     except Exception:
-        database = "down"
+        return "down"
+
+
+async def health(request: web.Request) -> web.Response:
+    """Alive: the gateway answers and its database does (Rasa may still be loading or down)."""
+    gw = request.app[GATEWAY]
+    database = await database_state(gw)
     body = {
         "status": "ok" if database == "ok" else "degraded",
         "database": database,
         "sms": "local" if gw.settings.local_sms else "twilio",
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Ready: alive, and Rasa (its REST channel, there once the model is loaded) and the action server answer."""
+    gw = request.app[GATEWAY]
+    parts = {"database": await database_state(gw)}
+    parts |= await gw.readiness.check() if gw.readiness else {"rasa": "down", "actions": "down"}
+    is_ready = all(state == "ok" for state in parts.values())
+    return web.json_response({"status": "ready" if is_ready else "not ready", **parts}, status=200 if is_ready else 503)
 
 
 def create_app(settings: Settings | None = None, *, mounts: Sequence[Mount] = ()) -> web.Application:
@@ -51,6 +65,7 @@ def create_app(settings: Settings | None = None, *, mounts: Sequence[Mount] = ()
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
     app.router.add_post("/twilio/sms", webhooks.inbound_sms)
     app.router.add_post("/twilio/status", webhooks.status_callback)
     for mount in mounts:

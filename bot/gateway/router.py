@@ -13,7 +13,6 @@ conversation through the queue; each emits its live event, published when the tr
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,7 +24,7 @@ from bot.handoff.context import HandoffContext, build_context, summarize
 from bot.handoff.live import Alert, emit
 from bot.settings import Settings
 from bot.sms import outbox, replies
-from bot.sms.inbox import LEASE, Inbox
+from bot.sms.inbox import Inbox
 from bot.sms.keywords import Keyword, classify
 from bot.store.db import Database
 from bot.store.models import (
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 MAX_RASA_CHARS = 2000
 NOTICE_INTERVAL_SECONDS = 3600
-RENEW_AFTER = LEASE.total_seconds() / 3
 INTAKE = ConversationState.INTAKE.value
 AT_RISK = LEVELS.index("high")  # a text at this level or above reaches a human whatever holds it back
 
@@ -96,15 +94,11 @@ class Router:
     async def handle_texter(self, texter_id: int) -> None:
         """Handle the leased texter's texts until none is left, then give the lease back (in the last turn's own
         transaction when no text came meanwhile)."""
-        renewed = time.monotonic()  # the lease was just taken
         while True:
             batches = _batches(await self.inbox.pending(texter_id))
             for i, msgs in enumerate(batches):
                 if await self._turn(texter_id, Turn(msgs), last=i == len(batches) - 1):
                     return
-                if time.monotonic() - renewed > RENEW_AFTER:  # a write per turn only when the lease runs low
-                    await self.inbox.renew(texter_id)
-                    renewed = time.monotonic()
             if not batches and await self.inbox.release_if_done(texter_id):
                 return
 

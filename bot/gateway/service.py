@@ -10,7 +10,7 @@ import secrets
 import aiohttp
 from aiohttp import web
 
-from bot.gateway.rasa import RasaClient
+from bot.gateway.rasa import RasaClient, Readiness
 from bot.gateway.router import Router
 from bot.handoff.bus import PostgresBus
 from bot.handoff.jobs import run_jobs
@@ -30,6 +30,7 @@ from bot.triage import assess, warm_up
 log = logging.getLogger(__name__)
 
 SCORED_CHARS = 1600  # what one SMS can hold: enough to read a text's risk, bounded for a huge body
+LEASE_KEEP_SECONDS = 20.0  # a texter's lease is renewed this often while their texts are handled (it lasts 60 s)
 
 
 def make_sender(settings: Settings) -> Sender:
@@ -77,6 +78,7 @@ class Gateway:
             idle_wait=1.0, name="inbox",
         )
         self.services = Services(settings, self.db, self.privacy, self.hub, self.aging)
+        self.readiness: Readiness | None = None  # whether Rasa and the actions answer (/ready, start-up grace)
         self.router: Router | None = None
         self.bus: PostgresBus | None = None
         self._tasks: list[asyncio.Task] = []
@@ -90,8 +92,11 @@ class Gateway:
             self.bus = PostgresBus(self.settings.database_url, self.hub.deliver)
             self.bus.start()
             self.hub.relay = self.bus.relay
+        self.readiness = Readiness(
+            self.settings.rasa_url, self.settings.action_url, self.services.http, self.settings.rasa_startup_grace
+        )
         rasa = RasaClient(self.settings.rasa_url, self.settings.rasa_timeout, self.services.http,
-                          self.settings.rasa_token)
+                          self.settings.rasa_token, self.readiness)
         self.router = Router(self.db, self.inbox, rasa, self.settings, self.aging)
         self._tasks = [asyncio.create_task(self.outbox.run(self.stop))]
         if self.settings.inbox_workers > 0:  # 0 = store only: another instance handles the texts
@@ -130,7 +135,21 @@ class Gateway:
 
     async def _handle_texter(self, texter_id: int) -> None:
         assert self.router is not None
-        await self.router.handle_texter(texter_id)  # gives the lease back when done; a failure is retried
+        keeper = asyncio.create_task(self._keep_lease(texter_id))
+        try:
+            await self.router.handle_texter(texter_id)  # gives the lease back when done; a failure is retried
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, texter_id: int) -> None:
+        """Renew the lease while one turn outlasts it (a text waiting out Rasa's start-up grace), so no other
+        worker takes the same text meanwhile."""
+        while True:
+            await asyncio.sleep(LEASE_KEEP_SECONDS)
+            try:
+                await self.inbox.renew(texter_id)
+            except Exception:
+                log.warning("inbox: lease renewal failed; retried")
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

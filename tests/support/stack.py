@@ -39,6 +39,8 @@ def gateway_env(
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{gateway_port}",
         "RASA_URL": rasa_url,
         "RASA_TIMEOUT": extra.pop("RASA_TIMEOUT", "10"),
+        # Tests with Rasa down expect to fail open at once; those about the start-up grace set it.
+        "RASA_STARTUP_GRACE": extra.pop("RASA_STARTUP_GRACE", "0"),
         "PRIVACY_KEY": "test-privacy-key",
         "LOG_LEVEL": "INFO",
         "RASA_TOKEN": RASA_TOKEN,
