@@ -29,7 +29,7 @@ SAFE_NOW_WORDS = Lexicon(
             "im fine", "i am fine", "im good", "all good", "ok", "okay", "fine", "good", "im alright",
             "a salvo", "estoy a salvo", "estoy bien", "bien", "todo bien", "estoy segura", "estoy seguro",
             "me siento segura", "me siento seguro", "tranquila", "tranquilo", "por ahora si", "estoy tranquila",
-            "estoy tranquilo",
+            "estoy tranquilo", "no estoy mal",
         ),
         NO: (
             "not safe", "unsafe", "im not safe", "i am not safe", "i dont feel safe", "dont feel safe",

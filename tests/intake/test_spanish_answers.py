@@ -63,7 +63,7 @@ def test_a_sentence_that_says_no_but_means_yes_is_unsure() -> None:
         ("no, estoy bien", "no"),  # commas get lost in texts: "no estoy bien" (I'm not OK) is the safer reading
         ("estoy segura", "yes"), ("no estoy bien", "no"), ("no estoy a salvo", "no"), ("estoy en peligro", "no"),
         ("ayuda", "no"), ("no me siento segura", "no"), ("no estoy segura", "unsure"), ("no sé", "unsure"),
-        ("más o menos bien", "unsure"),
+        ("más o menos bien", "unsure"), ("estoy mal", "no"), ("no estoy mal", "yes"),
     ],
 )
 def test_safe_now_in_spanish(text: str, expected: str) -> None:
