@@ -1,12 +1,14 @@
 """Which responses (in domain.yml) the texter gets at handoff, when a risk is first seen, and on a detour.
 
-The wording lives in domain.yml so staff can edit it; this module only picks the response names.
+The wording lives in domain.yml so staff can edit it, in English and Spanish (the `language` slot picks the
+variation); this module only picks the response names.
 """
 
 from __future__ import annotations
 
 SAFETY_NOW = "utter_safety_now"
 RISK_CARE = "utter_risk_care"
+LANGUAGE_SWITCHED = "utter_language_switched"
 # Questions a texter may ask instead of answering; the intake answers them, then asks its question again.
 DETOURS: dict[str, str] = {
     "bot_challenge": "utter_iamabot",

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.intake.answers import NO, UNSURE, YES, Lexicon, parse_age, parse_recency, parse_yes_no
-from bot.intake.messages import DETOURS
+from bot.intake.messages import DETOURS, LANGUAGE_SWITCHED
+from bot.language import requested_switch
 
 UNKNOWN = "unknown"
 YES_NO_VALUES = (YES, NO, UNSURE, UNKNOWN)
@@ -26,11 +27,17 @@ SAFE_NOW_WORDS = Lexicon(
         YES: (
             "safe", "im safe", "i am safe", "i feel safe", "safe for now", "im ok", "im okay", "i am ok",
             "im fine", "i am fine", "im good", "all good", "ok", "okay", "fine", "good", "im alright",
+            "a salvo", "estoy a salvo", "estoy bien", "bien", "todo bien", "estoy segura", "estoy seguro",
+            "me siento segura", "me siento seguro", "tranquila", "tranquilo", "por ahora si", "estoy tranquila",
+            "estoy tranquilo", "no estoy mal",
         ),
         NO: (
             "not safe", "unsafe", "im not safe", "i am not safe", "i dont feel safe", "dont feel safe",
             "not feeling safe", "not really safe", "never safe", "not ok", "not okay", "not fine", "not good",
             "im not ok", "im not okay", "in danger", "danger", "no im not", "help",
+            "no estoy a salvo", "no a salvo", "no estoy bien", "no me siento segura", "no me siento seguro",
+            "no me siento a salvo", "en peligro", "peligro", "estoy en peligro", "ayuda", "auxilio", "nada bien",
+            "estoy mal", "mal",
         ),
     }
 )
@@ -103,11 +110,16 @@ def resolve(parsed: str | None, attempts: int, max_reasks: int = MAX_REASKS) -> 
 def interpret(slot: str, text: Any, intent: str | None, attempts: int) -> Outcome:
     """Read the texter's answer to the question behind ``slot`` and decide: keep, ask again, or move on.
 
-    The words come first: "15" is an age even if the NLU took it for a hotline question. When the words do
+    A request for the other language ("English please") is answered and the question asked again. Otherwise
+    the words come first: "15" is an age even if the NLU took it for a hotline question. When the words do
     not answer and the texter asked something the bot can answer (bot or not, a hotline number), the outcome
     carries that detour; it still counts as an attempt, so a misread answer can never loop.
     """
     question = QUESTIONS[slot]
+    if requested_switch(str(text or "")):
+        # "English please" / "en español": the gateway switched the language; say so and ask again in it. Not an
+        # attempt at the answer, so the question comes back in full.
+        return Outcome(None, attempts, LANGUAGE_SWITCHED)
     detour = DETOURS.get(intent or "")
     parsed = question.parse(str(text) if text is not None else "", intent)
     if detour and question.values is None and attempts < MAX_REASKS:

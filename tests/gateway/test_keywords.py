@@ -94,3 +94,57 @@ async def test_error_21610_marks_the_number_opted_out_and_holds_the_rest(gateway
 async def _opted_out(gw) -> bool:
     rows = await texters(gw.gateway.db)
     return bool(rows) and rows[0].opted_out
+
+
+# ---- the keyword table itself (plain functions): English and Spanish ------------------------------------------
+
+def test_spanish_opt_out_words_any_case_and_accents():
+    from bot.sms.keywords import Keyword, match
+
+    for body in ["PARAR", "parar", "Parar.", "CANCELAR", "cancelár!", "baja", "BAJA", "Detener", "dar de baja",
+                 "  Darme de  baja "]:
+        found = match(body, opted_out=False)
+        assert found is not None and found.keyword is Keyword.OPT_OUT and found.language == "es", body
+        assert not found.twilio  # Twilio does not know these: the gateway holds and confirms itself
+    for body in ["STOP", "stop", "Cancel", "unsubscribe"]:
+        found = match(body, opted_out=False)
+        assert found is not None and found.keyword is Keyword.OPT_OUT and found.language == "en" and found.twilio
+
+
+def test_words_a_distressed_texter_may_send_are_not_opt_outs():
+    from bot.sms.keywords import classify
+
+    for body in ["para", "alto", "no más", "ya basta", "parar de sufrir", "quiero parar todo", "baja la voz"]:
+        assert classify(body, opted_out=False) is None, body
+
+
+def test_ayuda_starts_a_conversation_it_is_not_the_help_keyword():
+    from bot.sms.keywords import Keyword, classify, match
+
+    assert classify("AYUDA", opted_out=False) is None
+    assert classify("ayuda!", opted_out=False) is None
+    assert classify("HELP", opted_out=False) is Keyword.HELP
+    found = match("información", opted_out=False)
+    assert found is not None and found.keyword is Keyword.HELP and found.language == "es"
+
+
+def test_spanish_opt_in_and_si_only_when_opted_out():
+    from bot.sms.keywords import Keyword, keyword_language, match
+
+    for body in ["COMENZAR", "comenzar", "Iniciar", "ALTA", "reanudar"]:
+        found = match(body, opted_out=True)
+        assert found is not None and found.keyword is Keyword.OPT_IN and found.language == "es", body
+    assert match("sí", opted_out=False) is None  # an answer to a question
+    assert match("Sí", opted_out=True).keyword is Keyword.OPT_IN
+    assert keyword_language("Sí", opted_out=True) == "es"
+    assert keyword_language("YES", opted_out=True) == "en"
+    assert keyword_language("yes", opted_out=False) is None
+    assert keyword_language("hola", opted_out=True) is None
+
+
+def test_opt_out_confirmations_exist_in_both_languages():
+    from bot.sms.replies import text
+
+    assert "COMENZAR" in text("opted_out", "es") and "START" in text("opted_out", "en")
+    for language in ("en", "es"):
+        assert "911" in text("opted_out", language) and "988" in text("opted_out", language)

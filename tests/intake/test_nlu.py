@@ -30,6 +30,12 @@ ANSWERS = [
     "i had pills saved up once", "i tried when i was 14", "no it was years ago", "2 weeks ago", "last year",
     "my dog died", "my parents are getting divorced", "i feel like nobody gets me", "school is a lot",
     "i have thought about it", "i wrote a goodbye letter once", "i attempted a few years ago",
+    # Spanish
+    "tengo 15", "15 años", "quince", "de 18 a 24", "prefiero no decir", "sí", "si", "simon", "ya", "claro", "nel",
+    "no", "para nada", "no sé", "más o menos", "a veces", "tal vez", "sí estoy bien", "estoy bien", "no estoy bien",
+    "una vez junté pastillas", "lo intenté cuando tenía 14", "no, fue hace años", "hace 2 semanas",
+    "el año pasado", "se murió mi perro", "mis papás se van a divorciar", "siento que nadie me entiende",
+    "lo he pensado", "una vez escribí una carta de despedida", "lo intenté hace unos años", "plátano",
 ]
 
 
@@ -76,6 +82,11 @@ def test_everyday_answers_never_end_the_intake(parse: Any) -> None:
         ("i already took the pills", "attempt_in_progress"),
         ("i took a whole bottle of my moms pills", "attempt_in_progress"),
         ("im on the bridge right now", "attempt_in_progress"),
+        ("quiero hablar con una persona", "request_human"),
+        ("pásame con alguien por favor", "request_human"),
+        ("ya me tomé todas las pastillas", "attempt_in_progress"),
+        ("me tome un frasco de pastillas de mi mama", "attempt_in_progress"),
+        ("estoy en el puente ahorita", "attempt_in_progress"),
     ],
 )
 def test_handoff_requests_and_attempts_are_recognised(parse: Any, text: str, intent: str) -> None:
