@@ -18,6 +18,7 @@ from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import language
 from bot.gateway.rasa import RasaClient, RasaReply, RasaUnavailable
 from bot.handoff import queue
 from bot.handoff.context import HandoffContext, build_context, summarize
@@ -25,7 +26,7 @@ from bot.handoff.live import Alert, emit
 from bot.settings import Settings
 from bot.sms import outbox, replies
 from bot.sms.inbox import Inbox
-from bot.sms.keywords import Keyword, classify
+from bot.sms.keywords import Keyword, KeywordMatch, classify, match
 from bot.store.db import Database
 from bot.store.models import (
     AuditEvent,
@@ -77,8 +78,8 @@ class Turn:
         """A worker had begun these texts and stopped: Rasa may already have had them."""
         return any(m.status == InboundStatus.PROCESSING.value for m in self.msgs)
 
-    def keyword(self, *, opted_out: bool) -> Keyword | None:
-        return classify(self.text, opted_out=opted_out) if len(self.msgs) == 1 else None
+    def keyword(self, *, opted_out: bool) -> KeywordMatch | None:
+        return match(self.text, opted_out=opted_out) if len(self.msgs) == 1 else None
 
 
 class Router:
@@ -110,7 +111,9 @@ class Router:
             if await self._keyword(s, texter, conv, turn) or await self._held_back(s, texter, conv, turn):
                 return last and await self.inbox.release_if_done(texter_id, s)
             if conv is None:
-                conv = await queue.open_intake(s, texter_id)
+                conv = await queue.open_intake(s, texter_id, language=language.detect(turn.text))
+            elif turn.text:
+                conv.language = language.detect(turn.text, conv.language)  # or as the texter asks
             await Inbox.start(s, turn.ids, conv.id)
             conv.last_inbound_at = utcnow()
             if conv.state != INTAKE:
@@ -118,8 +121,8 @@ class Router:
                 return last and await self.inbox.release_if_done(texter_id, s)
             if await self._ends_intake(s, texter, conv, turn) or await self._nothing_to_read(s, texter, conv, turn):
                 return last and await self.inbox.release_if_done(texter_id, s)
-            conv_id, language = conv.id, conv.language
-        reply = await self._ask_rasa(conv_id, language, turn)
+            conv_id, lang = conv.id, conv.language
+        reply = await self._ask_rasa(conv_id, lang, turn)
         async with self.db.transaction() as s:
             texter = await s.get(Texter, texter_id)
             conv = await s.get(Conversation, conv_id)
@@ -132,19 +135,24 @@ class Router:
 
     # ---- the steps -------------------------------------------------------------------------------------------
     async def _keyword(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
-        """STOP holds everything for the number and closes a conversation not yet with a counselor; START opts
-        back in; HELP says what this line is."""
-        keyword = turn.keyword(opted_out=texter.opted_out)
+        """STOP holds everything for the number and closes a conversation not yet with a counselor (Twilio
+        confirms its own keywords; ours, as PARAR, are confirmed here); START opts back in; HELP says what this
+        line is. Answers go in the keyword's language."""
+        found = turn.keyword(opted_out=texter.opted_out)
         conv_id = conv.id if conv else None
+        keyword = found.keyword if found else None
+        lang = found.language if found else "en"
         if keyword is Keyword.OPT_OUT:
-            await outbox.hold_for_texter(s, texter.id, source="keyword", conversation_id=conv_id)
+            confirmation = None if found.twilio else replies.text("opted_out", lang)
+            await outbox.hold_for_texter(s, texter.id, source="keyword", conversation_id=conv_id,
+                                         confirmation=confirmation)
             if conv is not None and conv.state in (INTAKE, ConversationState.WAITING.value):
                 await queue.close(s, conv, CloseReason.OPTED_OUT)
         elif keyword is Keyword.OPT_IN:
             await outbox.resume_for_texter(s, texter.id)
-            await self._reply(s, texter, conv, replies.OPTED_IN)
+            await self._reply(s, texter, conv, replies.text("opted_in", lang))
         elif keyword is Keyword.HELP and not texter.opted_out:
-            await self._reply(s, texter, conv, replies.HELP)
+            await self._reply(s, texter, conv, replies.text("help", lang))
         else:
             return False
         await Inbox.done(s, turn.ids, conv_id)
@@ -164,7 +172,8 @@ class Router:
         if turn.at_risk:
             turn.restricted = restriction
             return False
-        await self._notice_once(s, texter, conv, replies.BLOCKED if texter.blocked else replies.RATE_LIMITED)
+        lang = conv.language if conv else language.detect(turn.text)
+        await self._notice_once(s, texter, conv, replies.text("blocked" if texter.blocked else "rate_limited", lang))
         await Inbox.ignore(s, turn.ids, conv_id)
         return True
 
@@ -173,7 +182,7 @@ class Router:
         number at risk also gets the safety text, and supervisors an alert)."""
         await queue.rescore(s, conv)
         if turn.restricted:
-            await self._reply(s, texter, conv, replies.IMMINENT)
+            await self._reply(s, texter, conv, replies.text("imminent", conv.language))
             self._alert_restricted(s, conv, turn.restricted)
         await Inbox.done(s, turn.ids, conv.id)
 
@@ -192,7 +201,7 @@ class Router:
             if ctx.urgency.level != "imminent":
                 ctx.reason = "restricted"
             ctx.summary = summarize(ctx)
-        await self._reply(s, texter, conv, replies.IMMINENT)
+        await self._reply(s, texter, conv, replies.text("imminent", conv.language))
         await self._handoff(s, texter, conv, ctx, tell_position=False)
         if turn.restricted:
             self._alert_restricted(s, conv, turn.restricted)
@@ -203,7 +212,7 @@ class Router:
         """A picture, or an empty text: never silence; ask for words."""
         if turn.text:
             return False
-        await self._reply(s, texter, conv, replies.MEDIA_ONLY if turn.media else replies.EMPTY)
+        await self._reply(s, texter, conv, replies.text("media_only" if turn.media else "empty", conv.language))
         await Inbox.done(s, turn.ids, conv.id)
         return True
 
@@ -235,7 +244,7 @@ class Router:
         if conv.state != INTAKE:
             return
         ctx = build_context("fallback", {}, await queue.texter_texts(s, conv.id))
-        await self._reply(s, texter, conv, replies.FAIL_OPEN)
+        await self._reply(s, texter, conv, replies.text("fail_open", conv.language))
         await self._handoff(s, texter, conv, ctx, tell_position=False)
 
     # ---- helpers ---------------------------------------------------------------------------------------------
@@ -245,7 +254,7 @@ class Router:
         await queue.enqueue(s, conv, ctx)
         if tell_position and conv.urgency_level != "imminent":
             position = await queue.position_in_queue(s, conv, self.aging)
-            await self._reply(s, texter, conv, replies.queue_position(position))
+            await self._reply(s, texter, conv, replies.queue_position(position, conv.language))
 
     @staticmethod
     def _alert_restricted(s: AsyncSession, conv: Conversation, restriction: str) -> None:

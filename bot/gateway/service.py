@@ -10,6 +10,7 @@ import secrets
 import aiohttp
 from aiohttp import web
 
+from bot import language
 from bot.gateway.rasa import RasaClient, Readiness
 from bot.gateway.router import Router
 from bot.handoff.bus import PostgresBus
@@ -84,8 +85,10 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        # Build the triage analyzer before the port opens, so the first text is not kept waiting for it.
+        # Build the triage analyzer and the language detector before the port opens, so the first text is not kept
+        # waiting for them.
         await asyncio.to_thread(warm_up)
+        await asyncio.to_thread(language.warm_up)
         self.services.http = aiohttp.ClientSession()
         self.outbox.sender = make_sender(self.settings)
         if self.db.postgres:  # other gateways may share this database: their consoles hear our events and ours theirs

@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 JOB_INTERVAL = 15.0  # seconds between runs
 WEBHOOK_TIMEOUT = 5.0
-def still_waiting_text(position: int) -> str:
+def still_waiting_text(position: int, language: str = "en") -> str:
     """The periodic notice: where they are in line, that we are still here, and 911 / 988."""
-    return f"{replies.queue_position(position)} {replies.STILL_WAITING}"
+    return f"{replies.queue_position(position, language)} {replies.text('still_waiting', language)}"
 
 
 @dataclass
@@ -76,6 +76,7 @@ async def send_waiting_notices(db: Database, settings: Settings, rule: AgingRule
                     Conversation.urgency_score,
                     Conversation.queued_at,
                     Conversation.last_notice_at,
+                    Conversation.language,
                     Texter.opted_out,
                     notices.label("notices"),
                 )
@@ -93,7 +94,7 @@ async def send_waiting_notices(db: Database, settings: Settings, rule: AgingRule
             if not await queue.note_waiting_notice(s, r.id, r.last_notice_at, now):
                 continue  # another gateway sent it, or the texter was just claimed
             await outbox.enqueue(
-                s, texter_id=r.texter_id, conversation_id=r.id, body=still_waiting_text(positions[r.id]),
+                s, texter_id=r.texter_id, conversation_id=r.id, body=still_waiting_text(positions[r.id], r.language),
                 author="system",
             )
             s.add(AuditEvent(kind="waiting_notice", conversation_id=r.id, data={"position": positions[r.id]}))
@@ -147,6 +148,7 @@ async def close_silent(db: Database, settings: Settings, now: datetime) -> list[
                     Conversation.counselor_id,
                     Conversation.claimed_at,
                     Conversation.last_inbound_at,
+                    Conversation.language,
                     last_counselor.label("last_counselor"),
                     Texter.opted_out,
                 )
@@ -164,7 +166,8 @@ async def close_silent(db: Database, settings: Settings, now: datetime) -> list[
                 continue
             if not r.opted_out:
                 await outbox.enqueue(
-                    s, texter_id=r.texter_id, conversation_id=r.id, body=replies.IDLE_CLOSED, author="system"
+                    s, texter_id=r.texter_id, conversation_id=r.id, body=replies.text("idle_closed", r.language),
+                    author="system",
                 )
         closed.append((r.id, r.counselor_id))
     return closed

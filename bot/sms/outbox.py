@@ -75,9 +75,16 @@ async def enqueue(
     return rows
 
 
-async def hold_for_texter(session: AsyncSession, texter_id: int, *, source: str, conversation_id: str | None) -> None:
+OPT_OUT_CONFIRMATION = "opt_out"  # the author of the one text an opted-out number still gets: its confirmation
+
+
+async def hold_for_texter(
+    session: AsyncSession, texter_id: int, *, source: str, conversation_id: str | None,
+    confirmation: str | None = None,
+) -> None:
     """The texter opted out (STOP, or Twilio's 21610): mark the number and hold every text not yet sent to it.
-    A send already in flight still records what Twilio said; nothing held is ever sent."""
+    A send already in flight still records what Twilio said; nothing held is ever sent. ``confirmation``, when
+    given (a keyword Twilio does not confirm itself), is the one text still sent."""
     await session.execute(
         update(Texter).where(Texter.id == texter_id).values(opted_out=True, opted_out_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -90,6 +97,9 @@ async def hold_for_texter(session: AsyncSession, texter_id: int, *, source: str,
     )
     session.add(AuditEvent(kind="opted_out", conversation_id=conversation_id, data={"source": source}))
     emit(session, OptedOut(conversation_id))
+    if confirmation:
+        await enqueue(session, texter_id=texter_id, conversation_id=conversation_id, body=confirmation,
+                      author=OPT_OUT_CONFIRMATION)
 
 
 async def resume_for_texter(session: AsyncSession, texter_id: int) -> None:
@@ -285,7 +295,7 @@ class Outbox:
 
     async def send_one(self, texter: Texter, msg: Message, *, may_have_reached_twilio: bool) -> bool:
         """One attempt at one leased text, and the bookkeeping for its outcome; True when Twilio took it."""
-        if texter.opted_out:
+        if texter.opted_out and msg.author != OPT_OUT_CONFIRMATION:
             await self._finish(msg, S.HELD)
             return False
         phone = self.privacy.decrypt(texter.phone_enc)

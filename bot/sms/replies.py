@@ -25,8 +25,8 @@ MAX_CHARS = 320  # two SMS segments of plain text; fewer for Spanish accents (UC
 RISK_NUMBERS = ("911", "988")
 EMERGENCY_PLACEHOLDER = "{emergency}"
 REQUIRED_KEYS = (
-    "emergency", "fail_open", "help", "empty", "media_only", "opted_out", "opted_in", "imminent", "rate_limited", "blocked",
-    "queue_next", "queue_soon", "queue_busy", "still_waiting", "idle_closed",
+    "emergency", "fail_open", "help", "empty", "media_only", "opted_out", "opted_in", "imminent", "rate_limited",
+    "blocked", "queue_next", "queue_soon", "queue_busy", "still_waiting", "idle_closed",
 )
 
 

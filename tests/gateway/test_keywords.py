@@ -148,3 +148,17 @@ def test_opt_out_confirmations_exist_in_both_languages():
     assert "COMENZAR" in text("opted_out", "es") and "START" in text("opted_out", "en")
     for language in ("en", "es"):
         assert "911" in text("opted_out", language) and "988" in text("opted_out", language)
+
+
+async def test_spanish_opt_out_is_confirmed_in_spanish_and_then_nothing_more(gateway_without_rasa, fake_twilio):
+    gw = gateway_without_rasa
+    t = texter(gw)
+    assert await t.text("hola, necesito ayuda") == 200
+    first = await fake_twilio.wait_for(PHONE, 1)
+    assert first[0].body == replies.text("fail_open", "es")  # Rasa is down here: the fail-open text, in Spanish
+    assert await t.text("PARAR") == 200
+    sent = await fake_twilio.wait_for(PHONE, 2)
+    assert sent[1].body == replies.text("opted_out", "es")
+    assert await t.text("sigo aquí") == 200
+    await asyncio.sleep(1.5)
+    assert len(fake_twilio.to(PHONE)) == 2  # opted out: nothing more until COMENZAR / START
