@@ -194,7 +194,11 @@ class Detector:
         docs = self.nlp.tokenizer.pipe((prepare(t) for t in texts), batch_size=batch_size)
         return [self._score_doc(t, d) for t, d in zip(texts, docs, strict=True)]
 
-    def _distress(self, text: str) -> bool:
+    def _distress(self, text: str, doc: Doc) -> bool:
+        """The texter speaks of their own pain: a triage risk hit about themselves, and they say "I"/"me"/"my"
+        somewhere (the triage reads "you're worthless" as about the writer; here it is said to the reader)."""
+        if not any(t.norm in self._first for t in doc):
+            return False
         signals = self.analyzer.analyze([text])[0]
         return any(h.group.kind in DISTRESS_KINDS and h.about == "self" and not (h.negated or h.reported or h.general)
                    for h in signals.hits)
@@ -231,7 +235,7 @@ class Detector:
         if not any(cues.weights.values()):
             signals = NONE
         else:
-            signals = cues.signals(originals, self._distress(text))
+            signals = cues.signals(originals, self._distress(text, doc))
         if self.learned is not None:
             signals = self.learned.adjust(text, signals)
         return signals
