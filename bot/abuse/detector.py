@@ -232,10 +232,8 @@ class Detector:
                 if aimed:
                     add(cls, doc[start:end].text, weight)
         self._features(text, add)
-        if not any(cues.weights.values()):
-            signals = NONE
-        else:
-            signals = cues.signals(originals, self._distress(text, doc))
+        found = any(cues.weights.values())
+        signals = cues.signals(originals, self._distress(text, doc)) if found else NONE
         if self.learned is not None:
             signals = self.learned.adjust(text, signals)
         return signals
