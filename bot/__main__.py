@@ -88,20 +88,24 @@ def _endpoints(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _block(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.abuse.blocks import block_number, blocked_list, parse_duration, unblock_number
     from bot.privacy import Privacy
-    from bot.sms.blocklist import blocked_refs, set_blocked
     from bot.store.db import Database
 
     async def work() -> int:
         db = Database(settings.database_url, pool_size=1)
         try:
             if args.command == "blocked":
-                for ref, reason in await blocked_refs(db):
-                    print(f"{ref}  {reason}")
+                for b in await blocked_list(db):
+                    until = "permanent" if b.until is None else f"until {b.until:%Y-%m-%d %H:%M} UTC"
+                    print(f"{b.ref}  {until}  {b.reason}")
                 return 0
-            changed = await set_blocked(
-                db, Privacy(settings.privacy_key), args.phone, args.command == "block", args.reason or ""
-            )
+            privacy = Privacy(settings.privacy_key)
+            if args.command == "block":
+                changed = await block_number(db, privacy, args.phone, duration=parse_duration(args.duration),
+                                             reason=args.reason or "")
+            else:
+                changed = await unblock_number(db, privacy, args.phone)
             print(("Done." if changed else "Nothing to change.") + f" ({args.command})")
             return 0
         finally:
@@ -118,7 +122,7 @@ COMMANDS = {
     "queue": (_queue, "print the waiting and active conversations, highest priority first"),
     "texter": (_texter, "text the running assistant from this terminal (local, signed webhooks)"),
     "endpoints": (_endpoints, "write Rasa's endpoints file for this environment"),
-    "block": (_block, "block a number (abuse): it gets one notice, then nothing"),
+    "block": (_block, "block a number (abuse) for 24h, 30d or permanently: it gets one notice, then nothing"),
     "unblock": (_block, "unblock a number"),
     "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
 }
@@ -139,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("block", "unblock"):
             p.add_argument("phone", help="the number, as +15551234567")
             p.add_argument("--reason", help="why (kept, shown to staff)")
+        if name == "block":
+            p.add_argument("--for", dest="duration", default="permanent", choices=["24h", "30d", "permanent"],
+                           help="how long (default: permanent); time-limited blocks expire on their own")
         if name == "endpoints":
             p.add_argument("--out", default="var/endpoints.yml")
             p.add_argument("--action-url")

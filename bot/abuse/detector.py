@@ -330,3 +330,17 @@ def score_many(texts: Sequence[str]) -> list[AbuseSignals]:
 
 def severity(cls: str) -> int:
     return get_detector().lexicon.severity(cls)
+
+
+def score_abuse(texts: Sequence[str]) -> list[dict[str, float]]:
+    """`{"spam": 0.97}` per text (`{}` for none; a text that fails to score gets `{}`): the batch command's."""
+    try:
+        return [s.to_dict() for s in score_many(texts)]
+    except Exception:
+        out = []
+        for text in texts:
+            try:
+                out.append(score(text).to_dict())
+            except Exception:
+                out.append({})
+        return out
