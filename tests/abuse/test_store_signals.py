@@ -191,3 +191,32 @@ def test_auto_block_is_off_by_default_and_per_class_with_a_threshold() -> None:
     assert policy.auto_block_decision(None, on, coordinated) is not None
     with pytest.raises(ValueError):
         policy.parse_rules("everything=0.5")
+
+
+async def test_check_turn_for_the_router(db: Database) -> None:
+    from bot.abuse.turn import check_turn
+
+    now = utcnow()
+    settings = replace(Settings(), privacy_key="test-privacy-key")
+    t = await add_texter(db)
+    msg = await add_inbound(db, t, SPAM + " bit.ly/zz", at=now)
+    async with db.transaction() as s:
+        res = await check_turn(s, texter_id=t, conversation_id=None, message_id=msg, text=SPAM + " bit.ly/zz",
+                               settings=settings, now=now)
+    assert "spam" in res.signals.to_dict() and res.review_id is not None
+    assert not res.block.blocked and res.auto_block is None   # off by default: people decide
+    on = replace(settings, abuse_auto_block="spam=0.95")
+    async with db.transaction() as s:
+        risky = await check_turn(s, texter_id=t, conversation_id=None, message_id=msg, text=SPAM + " bit.ly/zz",
+                                 settings=on, risk_level="high", now=now)
+        assert not risky.block.blocked   # risk always wins over an automatic block
+        res = await check_turn(s, texter_id=t, conversation_id=None, message_id=msg, text=SPAM + " bit.ly/zz",
+                               settings=on, now=now)
+    assert res.auto_block is not None and res.block.blocked and res.block.until == now + timedelta(hours=24)
+    async with db.session() as s:
+        assert not (await blocks.status(s, t, now + timedelta(hours=25))).blocked
+    other = await add_texter(db)
+    async with db.transaction() as s:
+        calm = await check_turn(s, texter_id=other, conversation_id=None, message_id=None,
+                                text="i can't sleep and i feel so alone", settings=on, now=now)
+    assert calm.signals.to_dict() == {} and calm.review_id is None and not calm.block.blocked
