@@ -319,6 +319,11 @@ def get_detector(lexicon_dir: str | Path = ABUSE_LEXICON_DIR, nlp_path: str | Pa
     return detector
 
 
+def warm_up() -> None:
+    """Build the shared detector now (and the triage analyzer under it), not on the first text."""
+    get_detector()
+
+
 def score(text: str) -> AbuseSignals:
     """Score one text with the shared detector (pure and fast; the router calls this on every turn)."""
     return get_detector().score(text)

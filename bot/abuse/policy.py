@@ -7,14 +7,18 @@ carries the texter's own distress is never blocked, and neither is one the triag
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.abuse.behaviour import Behaviour
 from bot.abuse.blocks import parse_duration
 from bot.abuse.detector import AbuseSignals
 from bot.abuse.lexicon import CLASSES
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MIN_THRESHOLD = 0.9
 RISK_LEVELS = frozenset({"high", "imminent"})
@@ -52,6 +56,16 @@ def parse_rules(text: str) -> dict[str, float]:
     return rules
 
 
+@lru_cache(maxsize=8)
+def _configured(rules: str, duration: str) -> tuple[dict[str, float], str]:
+    """The staff's rules and block length; a mistake in them switches automatic blocks off (and says so)."""
+    try:
+        return parse_rules(rules), parse_duration(duration)
+    except ValueError as exc:
+        log.error("automatic abuse blocks are off: %s", exc)
+        return {}, "24h"
+
+
 def combined_scores(signals: AbuseSignals | None, behaviour: Behaviour | None,
                     flood_per_minute: int) -> dict[str, float]:
     """Text and behaviour scores as one score per class (independent evidence: 1 - (1-a)(1-b))."""
@@ -66,7 +80,8 @@ def auto_block_decision(signals: AbuseSignals | None, settings: Settings, behavi
                         *, risk_level: str | None = None,
                         rules: Mapping[str, float] | None = None) -> AutoBlock | None:
     """The automatic block staff switched on for this text, if any (None: leave it to people)."""
-    rules = parse_rules(settings.abuse_auto_block) if rules is None else rules
+    configured, duration = _configured(settings.abuse_auto_block, settings.abuse_auto_block_for)
+    rules = configured if rules is None else rules
     if not rules or risk_level in RISK_LEVELS or (signals is not None and signals.distress):
         return None
     scores = combined_scores(signals, behaviour, settings.rate_limit_per_minute)
@@ -74,5 +89,5 @@ def auto_block_decision(signals: AbuseSignals | None, settings: Settings, behavi
     for cls, threshold in rules.items():
         score = scores.get(cls, 0.0)
         if score >= threshold and (best is None or score > best.score):
-            best = AutoBlock(cls, score, threshold, parse_duration(settings.abuse_auto_block_for))
+            best = AutoBlock(cls, score, threshold, duration)
     return best

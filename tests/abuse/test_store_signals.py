@@ -220,3 +220,10 @@ async def test_check_turn_for_the_router(db: Database) -> None:
         calm = await check_turn(s, texter_id=other, conversation_id=None, message_id=None,
                                 text="i can't sleep and i feel so alone", settings=on, now=now)
     assert calm.signals.to_dict() == {} and calm.review_id is None and not calm.block.blocked
+
+
+def test_a_mistake_in_the_auto_block_setting_switches_it_off() -> None:
+    spam = score(SPAM + " bit.ly/zz")
+    assert policy.auto_block_decision(spam, replace(Settings(), abuse_auto_block="spam=lots")) is None
+    assert policy.auto_block_decision(spam, replace(Settings(), abuse_auto_block="spam=0.95",
+                                                    abuse_auto_block_for="a week")) is None
