@@ -114,6 +114,44 @@ def _block(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(work())
 
 
+def _abuse(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.abuse import review
+    from bot.store.db import Database
+
+    async def work() -> int:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            async with db.session() as s:
+                figs = await review.figures(s)
+                items = await review.pending(s, limit=args.limit)
+        finally:
+            await db.close()
+        out = {
+            "flags": figs.flags, "counselor_flags": figs.counselor_flags, "reviews": figs.reviews,
+            "blocks_active": figs.blocks_active, "blocks_total": figs.blocks_total,
+            "precision": figs.precision, "overall_precision": figs.overall_precision,
+            "queue": [{"review": i.id, "texter": i.texter, "conversation_id": i.conversation_id,
+                       "scores": i.scores, "priority": i.priority, "sources": list(i.sources)} for i in items],
+        }
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        print("flags per class: " + ", ".join(f"{c} {n}" for c, n in figs.flags.items()))
+        print("reviews: " + ", ".join(f"{k} {n}" for k, n in figs.reviews.items()))
+        print("blocks now: " + ", ".join(f"{k} {n}" for k, n in figs.blocks_active.items())
+              + f" ({figs.blocks_total} ever)")
+        print("precision (confirmed / decided): " + ", ".join(
+            f"{c} {p:.2f}" if p is not None else f"{c} -" for c, p in figs.precision.items()))
+        for i in items:
+            print(f"#{i.id} {i.texter} {i.conversation_id or '-'} priority {i.priority:.2f} "
+                  + " ".join(f"{c}={v:.2f}" for c, v in i.scores.items()))
+        return 0
+
+    return asyncio.run(work())
+
+
 COMMANDS = {
     "run": (_run, "prepare everything and start actions, Rasa and the gateway (what `make run` does)"),
     "serve": (_serve, "run the gateway only"),
@@ -125,6 +163,7 @@ COMMANDS = {
     "block": (_block, "block a number (abuse) for 24h, 30d or permanently: it gets one notice, then nothing"),
     "unblock": (_block, "unblock a number"),
     "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
+    "abuse": (_abuse, "abuse figures (flags, reviews, blocks, precision) and the review queue, without numbers"),
 }
 
 
@@ -133,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_fn, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        if name == "queue":
+        if name in ("queue", "abuse"):
             p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "abuse":
+            p.add_argument("--limit", type=int, default=50, help="how many queue entries to list")
         if name == "texter":
             p.add_argument("--phone", default="+15555550100", help="the pretend texter's number")
             p.add_argument("--gateway", help="gateway URL (default http://127.0.0.1:GATEWAY_PORT)")
