@@ -89,6 +89,8 @@ async def test_time_limited_blocks_expire_on_their_own(db: Database) -> None:
         assert (await s.get(Texter, forever)).blocked   # the flag the gateway already reads
         refs = {b.texter_id for b in await blocks.active_blocks(s, now + timedelta(days=2))}
         assert refs == {month, forever}
+        assert await blocks.blocked_among(s, [day, month, forever], now + timedelta(days=2)) == {month, forever}
+        assert await blocks.blocked_among(s, [], now) == set()
     async with db.transaction() as s:
         assert await blocks.unblock(s, forever, now=now)
         assert not await blocks.unblock(s, forever, now=now)
