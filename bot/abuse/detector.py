@@ -46,8 +46,8 @@ _URL = re.compile(
 _DOMAIN = re.compile(r"(?i)^(?:https?://)?(?:www\.)?([^/\s?#]+)")
 _PREMIUM = re.compile(
     r"(?i)\b1?[-. (]*(?:900|976)[-. )]*\d{3}[-. ]*\d{4}\b"          # 1-900 / 1-976 numbers
-    r"|\b(?:text|txt|reply|send|sms|msg)\s+[\"']?[a-z0-9]{2,12}[\"']?\s+to\s+(\d{4,6})\b"  # short codes
-    r"|\b09\d{2}[ -]?\d{3}[ -]?\d{3,4}\b")                          # UK premium-rate
+    r"|\b(?:text|txt|reply|send|sms|msg)\b[^.\n]{0,30}?\bto\b\s*(?:no\s*[:.]?\s*)?(\d{5,6})\b"  # short codes
+    r"|\b(?:09\d{2}|087\d)[ -]?\d{3}[ -]?\d{3,4}\b")                # UK premium-rate
 _MONEY = re.compile(r"(?i)[$£€]\s?\d[\d,]*(?:\.\d+)?k?|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|dollars|bucks|btc|eth|usdt)\b")
 _ROLEPLAY = re.compile(r"(?i)\*\s?[a-z]+(?:s|ing|ed)\b[^*\n]{0,40}\*")
 _LETTERS = re.compile(r"[A-Za-z]")
@@ -158,6 +158,16 @@ class Detector:
         self._helplines = frozenset(re.sub(r"\D", "", n) for n in spam.helplines)
         self._cache: OrderedDict[str, AbuseSignals] = OrderedDict()
         self._cache_size = cache_size
+        spellings = sorted(lexicon.spellings, key=len, reverse=True)
+        self._respell_re = (re.compile(r"(?i)(?<![\w*@#$!])(" + "|".join(re.escape(w) for w in spellings)
+                                       + r")(ing|in'?|ed|er|s)?(?![\w*])") if spellings else None)
+
+    def _prepare(self, text: str) -> str:
+        """The triage's clean-up, after disguised spellings are read as their words ("f*ck" -> "fuck")."""
+        if self._respell_re is not None:
+            spellings = self.lexicon.spellings
+            text = self._respell_re.sub(lambda m: spellings[m.group(1).lower()] + (m.group(2) or ""), text)
+        return prepare(text)
 
     def _keys(self, text: str) -> tuple[str, ...]:
         return tuple(t.norm_ for t in self.nlp.make_doc(prepare(text)) if not t.is_space)
@@ -168,8 +178,9 @@ class Detector:
         docs = []
         for phrase in phrases:
             keys = self._keys(phrase)
-            if not keys:
-                continue
+            words = set(re.findall(r"[\w']+", phrase.lower())) | set(re.findall(r"\w+", phrase.lower()))
+            if not keys or any(len(k) == 1 and k not in words for k in keys):
+                continue  # a word the lemma table folds into a letter ("ass" -> "a") would match anything
             doc = Doc(self.nlp.vocab, words=list(keys))
             for token, key in zip(doc, keys, strict=True):
                 token.norm_ = key
@@ -183,7 +194,7 @@ class Detector:
         """The abuse signals of one text (cached: the same text scores once)."""
         found = self._cache.get(text)
         if found is None:
-            found = self._score_doc(text, self.nlp.make_doc(prepare(text)))
+            found = self._score_doc(text, self.nlp.make_doc(self._prepare(text)))
             self._cache[text] = found
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -191,7 +202,7 @@ class Detector:
 
     def score_many(self, texts: Sequence[str], batch_size: int = 256) -> list[AbuseSignals]:
         """Signals for many distinct texts (batch scoring; not cached)."""
-        docs = self.nlp.tokenizer.pipe((prepare(t) for t in texts), batch_size=batch_size)
+        docs = self.nlp.tokenizer.pipe((self._prepare(t) for t in texts), batch_size=batch_size)
         return [self._score_doc(t, d) for t, d in zip(texts, docs, strict=True)]
 
     def _distress(self, text: str, doc: Doc) -> bool:

@@ -49,6 +49,7 @@ class AbuseLexicon:
     targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     window: int = 7
     vocative_max_tokens: int = 4
+    spellings: Mapping[str, str] = field(default_factory=dict)  # disguised spelling -> word ("f*ck" -> "fuck")
 
     def severity(self, cls: str) -> int:
         return self.classes[cls].severity if cls in self.classes else 1
@@ -124,9 +125,13 @@ def load_abuse_lexicon(directory: str | Path = ABUSE_LEXICON_DIR) -> AbuseLexico
         if not isinstance(words, list):
             raise AbuseLexiconError(f"targets.yml: {key} must be a list")
         targets[key] = tuple(str(w).lower() for w in words)
+    spellings = raw.get("spellings") or {}
+    if not isinstance(spellings, Mapping):
+        raise AbuseLexiconError("targets.yml: spellings must map a spelling to a word")
     return AbuseLexicon(
         classes=classes,
         targets=targets,
+        spellings={str(k).lower(): str(v).lower() for k, v in spellings.items()},
         window=int(raw.get("window", 7)),
         vocative_max_tokens=int(raw.get("vocative_max_tokens", 4)),
     )

@@ -89,3 +89,12 @@ def test_lexicon_validation(tmp_path: Path) -> None:
     with pytest.raises(AbuseLexiconError, match="unknown features"):
         load_abuse_lexicon(tmp_path)
     assert load_abuse_lexicon().classes["spam"].phrases
+
+
+def test_disguised_spellings_and_words_the_lemma_table_folds() -> None:
+    assert "threat" in score("f*ck you").to_dict() and "threat" in score("fuk u").to_dict()
+    assert "threat" in score("ur a b1tch").to_dict()
+    assert score("ur a good listener").to_dict() == {}   # "ass" folds to "a": such phrases are never compiled
+    assert score("the f*cking pain won't stop, i want to die").to_dict() == {}
+    assert score("my life is going to hell").to_dict() == {}
+    assert "threat" in score("go to hell").to_dict()
