@@ -4,7 +4,8 @@ Order: our stack (action server, Rasa, gateway, fake Twilio API on loopback) tak
 then (b) 50 texters doing full intakes at stress pacing (answers 1-3 s apart) while (d) imminent-risk texts are
 timed to the head of the queue, then the same 50 texters at SMS pacing (5-20 s); Rasa and the gateway stop, and
 (c) stock Rasa serves the same model with the same action server to the same 50 texters at stress pacing; then
-(f) triage speed and (g) counselor claims on PostgreSQL. (e) Peak memory is read from each process.
+(f) triage speed and (g) counselor claims on PostgreSQL; (h) the abuse detector's precision, recall and false flags
+on our own examples (bench/abuse_bench.py). (e) Peak memory is read from each process.
 """
 
 from __future__ import annotations
@@ -392,6 +393,15 @@ async def bench_claims(report: Report) -> None:
             f"highest priority taken first: {'yes' if r.in_priority_order else 'NO'}  [{server}]")
 
 
+def bench_abuse() -> None:
+    try:
+        from bench import abuse_bench
+
+        abuse_bench.main([])
+    except Exception as exc:  # never fail the whole run for one phase
+        say(f"    abuse detector run failed: {type(exc).__name__}: {exc}")
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--texters", type=int, default=50)
@@ -428,6 +438,8 @@ async def amain(args: argparse.Namespace) -> int:
         bench_triage(report)
     if "g" not in args.skip:
         await bench_claims(report)
+    if "h" not in args.skip:
+        bench_abuse()
     report.print_summary(started)
     return 0
 

@@ -88,24 +88,66 @@ def _endpoints(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _block(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.abuse.blocks import block_number, blocked_list, parse_duration, unblock_number
     from bot.privacy import Privacy
-    from bot.sms.blocklist import blocked_refs, set_blocked
     from bot.store.db import Database
 
     async def work() -> int:
         db = Database(settings.database_url, pool_size=1)
         try:
             if args.command == "blocked":
-                for ref, reason in await blocked_refs(db):
-                    print(f"{ref}  {reason}")
+                for b in await blocked_list(db):
+                    until = "permanent" if b.until is None else f"until {b.until:%Y-%m-%d %H:%M} UTC"
+                    print(f"{b.ref}  {until}  {b.reason}")
                 return 0
-            changed = await set_blocked(
-                db, Privacy(settings.privacy_key), args.phone, args.command == "block", args.reason or ""
-            )
+            privacy = Privacy(settings.privacy_key)
+            if args.command == "block":
+                changed = await block_number(db, privacy, args.phone, duration=parse_duration(args.duration),
+                                             reason=args.reason or "")
+            else:
+                changed = await unblock_number(db, privacy, args.phone)
             print(("Done." if changed else "Nothing to change.") + f" ({args.command})")
             return 0
         finally:
             await db.close()
+
+    return asyncio.run(work())
+
+
+def _abuse(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.abuse import review
+    from bot.store.db import Database
+
+    async def work() -> int:
+        db = Database(settings.database_url, pool_size=1)
+        try:
+            async with db.session() as s:
+                figs = await review.figures(s)
+                items = await review.pending(s, limit=args.limit)
+        finally:
+            await db.close()
+        out = {
+            "flags": figs.flags, "counselor_flags": figs.counselor_flags, "reviews": figs.reviews,
+            "blocks_active": figs.blocks_active, "blocks_total": figs.blocks_total,
+            "precision": figs.precision, "overall_precision": figs.overall_precision,
+            "queue": [{"review": i.id, "texter": i.texter, "conversation_id": i.conversation_id,
+                       "scores": i.scores, "priority": i.priority, "sources": list(i.sources)} for i in items],
+        }
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        print("flags per class: " + ", ".join(f"{c} {n}" for c, n in figs.flags.items()))
+        print("reviews: " + ", ".join(f"{k} {n}" for k, n in figs.reviews.items()))
+        print("blocks now: " + ", ".join(f"{k} {n}" for k, n in figs.blocks_active.items())
+              + f" ({figs.blocks_total} ever)")
+        print("precision (confirmed / decided): " + ", ".join(
+            f"{c} {p:.2f}" if p is not None else f"{c} -" for c, p in figs.precision.items()))
+        for i in items:
+            print(f"#{i.id} {i.texter} {i.conversation_id or '-'} priority {i.priority:.2f} "
+                  + " ".join(f"{c}={v:.2f}" for c, v in i.scores.items()))
+        return 0
 
     return asyncio.run(work())
 
@@ -118,9 +160,10 @@ COMMANDS = {
     "queue": (_queue, "print the waiting and active conversations, highest priority first"),
     "texter": (_texter, "text the running assistant from this terminal (local, signed webhooks)"),
     "endpoints": (_endpoints, "write Rasa's endpoints file for this environment"),
-    "block": (_block, "block a number (abuse): it gets one notice, then nothing"),
+    "block": (_block, "block a number (abuse) for 24h, 30d or permanently: it gets one notice, then nothing"),
     "unblock": (_block, "unblock a number"),
     "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
+    "abuse": (_abuse, "abuse figures (flags, reviews, blocks, precision) and the review queue, without numbers"),
 }
 
 
@@ -129,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_fn, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        if name == "queue":
+        if name in ("queue", "abuse"):
             p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "abuse":
+            p.add_argument("--limit", type=int, default=50, help="how many queue entries to list")
         if name == "texter":
             p.add_argument("--phone", default="+15555550100", help="the pretend texter's number")
             p.add_argument("--gateway", help="gateway URL (default http://127.0.0.1:GATEWAY_PORT)")
@@ -139,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("block", "unblock"):
             p.add_argument("phone", help="the number, as +15551234567")
             p.add_argument("--reason", help="why (kept, shown to staff)")
+        if name == "block":
+            p.add_argument("--for", dest="duration", default="permanent", choices=["24h", "30d", "permanent"],
+                           help="how long (default: permanent); time-limited blocks expire on their own")
         if name == "endpoints":
             p.add_argument("--out", default="var/endpoints.yml")
             p.add_argument("--action-url")

@@ -78,6 +78,10 @@ class Settings:
     waiting_notice_seconds: int = 600  # "still here" text to a waiting texter, at most this often
     idle_close_seconds: int = 3600  # an active conversation silent this long is closed (waiting ones never)
     session_hours: int = 12
+    # Abuse (issue 13): automatic blocks by the detector alone, per class with a threshold ("spam=0.97"); off
+    # by default, and never for a text the triage scores high or imminent (risk always wins).
+    abuse_auto_block: str = ""
+    abuse_auto_block_for: str = "24h"
 
     def __post_init__(self) -> None:
         if not self.action_url:
@@ -129,6 +133,8 @@ class Settings:
             waiting_notice_seconds=_int("WAITING_NOTICE_SECONDS", 600),
             idle_close_seconds=_int("IDLE_CLOSE_SECONDS", 3600),
             session_hours=_int("SESSION_HOURS", 12),
+            abuse_auto_block=_env("ABUSE_AUTO_BLOCK"),
+            abuse_auto_block_for=_env("ABUSE_AUTO_BLOCK_FOR", "24h"),
         )
 
     @property

@@ -36,6 +36,8 @@ NOTICES = {
     "denied": "You can't do that.",
     "invalid": "Something in the form was missing. Please check and try again.",
     "saved": "Saved.",
+    "flagged": "Thank you: the conversation is flagged for review.",
+    "ended": "Conversation ended. The texter got the closing text and the number is in the review queue.",
 }
 
 

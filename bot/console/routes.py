@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import handlers
+from bot.console import abuse, handlers
 from bot.console.guard import PREFIX, guard
 from bot.console.live import LIVE, LiveRegistry, websocket
 from bot.console.render import STATIC
@@ -40,5 +40,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/admin/users", handlers.users_page)
     r.add_post(f"{PREFIX}/admin/users", handlers.create_user)
     r.add_post(f"{PREFIX}/admin/users/{{user_id:\\d+}}/active", handlers.set_user_active)
+    abuse.add_routes(app)
     r.add_get(f"{PREFIX}/ws", websocket)
     r.add_static(f"{PREFIX}/static", STATIC, append_version=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -213,3 +214,74 @@ __all__ = [
     "WebSession",
     "utcnow",
 ]
+
+
+# --- Abuse (issue 13) -------------------------------------------------------------------------------------------
+
+
+class AbuseReview(Base):
+    """One texter in the supervisors' review queue: what the detector, behaviour or a counselor found, and the
+    decision. One open review per texter; new findings merge into it (bot.abuse.review owns every transition)."""
+
+    __tablename__ = "abuse_reviews"
+    id = Column(Integer, primary_key=True)
+    texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False, index=True)
+    conversation_id = Column(String(40), ForeignKey("conversations.id"), index=True)
+    message_id = Column(Integer, ForeignKey("messages.id"))
+    status = Column(String(16), nullable=False, default="open")  # open | dismissed | warned | blocked
+    sources = Column(JSON, nullable=False, default=list)  # detector | behaviour | counselor_flag | counselor_end
+    scores = Column(JSON, nullable=False, default=dict)  # {"spam": 0.97}
+    evidence = Column(JSON, nullable=False, default=dict)  # {"spam": ["bit.ly/x", "you have won"]}: quoted words
+    behaviour = Column(JSON, nullable=False, default=dict)  # figures: texts per minute, same text from N numbers...
+    priority = Column(Float, nullable=False, default=0.0)  # likelihood x severity, for the order of review
+    hits = Column(Integer, nullable=False, default=1)
+    decided_by = Column(Integer, ForeignKey("users.id"))
+    decided_at = Column(DateTime)
+    decision_reason = Column(String(200))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    updated_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_abuse_reviews_queue", "status", "priority"),)
+
+
+class AbuseFlag(Base):
+    """A counselor's flag on a conversation (abusive, prank, spam): a future training label for the detector."""
+
+    __tablename__ = "abuse_flags"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(40), ForeignKey("conversations.id"), nullable=False, index=True)
+    texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False)
+    user_id = Column(Integer, ForeignKey("users.id"))
+    label = Column(String(16), nullable=False)  # abusive | prank | spam
+    predicted = Column(JSON, nullable=False, default=dict)  # the detector's scores at the time, beside the label
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class AbuseBlock(Base):
+    """A block on a texter: until a time (24 hours, 30 days) or permanent (until is NULL), lifted early or not."""
+
+    __tablename__ = "abuse_blocks"
+    id = Column(Integer, primary_key=True)
+    texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False, index=True)
+    until = Column(DateTime)  # NULL: permanent
+    reason = Column(String(200), nullable=False, default="")
+    source = Column(String(16), nullable=False, default="staff")  # staff | cli | auto
+    created_by = Column(Integer, ForeignKey("users.id"))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    lifted_at = Column(DateTime)
+    lifted_by = Column(Integer, ForeignKey("users.id"))
+
+
+class AbuseTextSeen(Base):
+    """A keyed hash of a normalized text and who sent it when: the same text from many numbers is coordinated."""
+
+    __tablename__ = "abuse_text_seen"
+    id = Column(Integer, primary_key=True)
+    text_hash = Column(String(64), nullable=False)
+    texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False)
+    seen_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_abuse_text_seen_hash", "text_hash", "seen_at"),)
+
+
+__all__ += ["AbuseBlock", "AbuseFlag", "AbuseReview", "AbuseTextSeen"]

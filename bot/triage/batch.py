@@ -1,4 +1,5 @@
-"""Batch scoring of JSON lines: `{"id", "text", "answers"?}` in, `{"id", "level", "score", "reasons", "needs"}` out.
+"""Batch scoring of JSON lines: `{"id", "text", "answers"?}` in, `{"id", "level", "score", "reasons", "needs",
+"abuse"}` out (`abuse`: the abuse classes found in the text with a score each, `{}` for none).
 
 Uses the same scoring as the live assistant for a first message (free text + screener answers). A bad line gives
 an error line for that id (or null) and scoring goes on; nothing here raises on input.
@@ -10,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from bot.abuse.detector import score_abuse
 from bot.triage.levels import Urgency
 from bot.triage.screener import SCREENER_KEYS, parse_answer
 from bot.triage.urgency import assess_many
@@ -60,12 +62,15 @@ def score_lines(lines: Iterable[str]) -> Iterator[str]:
         except Exception:
             results = [_score_one(text, answers) for text, answers in good]
         scored = iter(results)
+        abuse = iter(score_abuse([text for text, _ in good]))
         for item_id, _, _, error in chunk:
             result = next(scored) if error is None else error
+            if isinstance(result, str) and error is None:
+                next(abuse)
             if isinstance(result, str):
                 yield json.dumps({"id": item_id, "error": result}, ensure_ascii=False)
             else:
-                yield json.dumps({"id": item_id, **result.to_dict()}, ensure_ascii=False)
+                yield json.dumps({"id": item_id, **result.to_dict(), "abuse": next(abuse)}, ensure_ascii=False)
         chunk.clear()
 
     for line in lines:

@@ -27,7 +27,7 @@ def test_score_lines_outputs_one_line_per_input() -> None:
     out = [json.loads(line) for line in score_lines(lines)]
     assert len(out) == 8  # the blank line is skipped
     assert out[0] == {"id": 1, "level": "imminent", "score": out[0]["score"], "reasons": out[0]["reasons"],
-                      "needs": []}
+                      "needs": [], "abuse": {}}
     assert out[1]["id"] is None and "invalid JSON" in out[1]["error"]
     assert out[2] == {"id": "b", "error": '"text" must be a string'}
     assert out[3]["level"] == "high" and out[3]["reasons"] == ["Screener: plan (item 5)"]
@@ -35,7 +35,7 @@ def test_score_lines_outputs_one_line_per_input() -> None:
     assert "error" in out[5]
     assert out[6]["level"] == "none"
     assert out[7]["level"] == "low"
-    assert set(out[0]) == {"id", "level", "score", "reasons", "needs"}
+    assert set(out[0]) == {"id", "level", "score", "reasons", "needs", "abuse"}
 
 
 def test_same_scoring_as_live_first_message() -> None:
@@ -43,7 +43,7 @@ def test_same_scoring_as_live_first_message() -> None:
 
     text = "my friend took a whole bottle of pills"
     [line] = list(score_lines([json.dumps({"id": "x", "text": text})]))
-    assert json.loads(line) == {"id": "x", **assess([text]).to_dict()}
+    assert json.loads(line) == {"id": "x", **assess([text]).to_dict(), "abuse": {}}
 
 
 def test_command_line(tmp_path: Path) -> None:
@@ -64,3 +64,12 @@ def test_check_command() -> None:
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok:")
+
+
+def test_abuse_object_per_text() -> None:
+    lines = [json.dumps({"id": 1, "text": "You have won a free iPhone! claim your prize at bit.ly/abc"}),
+             json.dumps({"id": 2, "text": "fuck my life"}), json.dumps({"id": 3, "text": 7})]
+    out = [json.loads(line) for line in score_lines(lines)]
+    assert set(out[0]["abuse"]) == {"spam"} and 0.9 <= out[0]["abuse"]["spam"] <= 1.0
+    assert out[1]["abuse"] == {}
+    assert "abuse" not in out[2]
