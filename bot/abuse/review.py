@@ -27,7 +27,16 @@ from bot.abuse.policy import combined_scores
 from bot.handoff import queue
 from bot.sms import outbox
 from bot.store.db import Database
-from bot.store.models import AbuseBlock, AbuseFlag, AbuseReview, AuditEvent, Conversation, Texter, utcnow
+from bot.store.models import (
+    AbuseBlock,
+    AbuseFlag,
+    AbuseReview,
+    AuditEvent,
+    CloseReason,
+    Conversation,
+    Texter,
+    utcnow,
+)
 
 #: How bad each class is when true (data/lexicons/abuse/*.yml may say otherwise for the text classes).
 SEVERITY: dict[str, int] = {"sexual": 3, "threat": 3, "abusive": 3, "spam": 1, "prank": 1}
@@ -278,10 +287,17 @@ async def end_abusive(db: Database, conv_id: str, user_id: int, *, expect_counse
                       now: datetime | None = None) -> Conversation:
     """The counselor's one action: close with reason "abuse" (the queue's own close), send the line's closing
     text, and put the number in the review queue."""
-    conv = await queue.close(db, conv_id, reason="abuse", report=None, by_user_id=user_id,
-                             expect_counselor=expect_counselor)
     now = now or utcnow()
     async with db.transaction() as s:
+        query = select(Conversation).where(Conversation.id == conv_id)
+        if db.postgres:
+            query = query.with_for_update(of=Conversation)
+        conv = await s.scalar(query)
+        if conv is None:
+            raise queue.NotAvailable("No such conversation.")
+        if expect_counselor is not None and conv.counselor_id != expect_counselor:
+            raise queue.NotAvailable("This conversation was transferred to someone else.")
+        await queue.close(s, conv, CloseReason.ABUSE, by_user_id=user_id)
         texter = await s.get(Texter, conv.texter_id)
         if texter is not None and not texter.opted_out:
             await outbox.enqueue(s, texter_id=conv.texter_id, conversation_id=conv.id, body=CLOSING_TEXT,

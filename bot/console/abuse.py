@@ -15,9 +15,8 @@ from bot.console import views
 from bot.console.auth import can_supervise
 from bot.console.guard import PREFIX, anyone, current_user, supervisors, wants_json
 from bot.console.render import render
-from bot.gateway.service import GATEWAY, Gateway
-from bot.handoff.live import queue_event
 from bot.handoff.queue import NotAvailable
+from bot.services import SERVICES, Services
 from bot.store.models import Message, User
 
 PAGE = f"{PREFIX}/abuse"
@@ -36,8 +35,8 @@ NOTICES = {
 DURATION_LABELS = {"24h": "24 hours", "30d": "30 days", "permanent": "permanently"}
 
 
-def _gw(request: web.Request) -> Gateway:
-    return request.app[GATEWAY]
+def _gw(request: web.Request) -> Services:
+    return request.app[SERVICES]
 
 
 def _done(request: web.Request, path: str, notice: str, status: int = 200) -> web.StreamResponse:
@@ -52,7 +51,7 @@ def _done(request: web.Request, path: str, notice: str, status: int = 200) -> we
 # --- actions (plain functions: who may, then the review module's transition) --------------------------------------
 
 
-async def flag(gw: Gateway, user: User, conv_id: str, label: str) -> None:
+async def flag(gw: Services, user: User, conv_id: str, label: str) -> None:
     """A counselor (assigned) or a supervisor flags a conversation; the detector's view is kept beside the label."""
     await views.conversation_view(gw.db, user, conv_id)  # raises NotFound when the user may not see it
     async with gw.db.session() as s:
@@ -62,7 +61,7 @@ async def flag(gw: Gateway, user: User, conv_id: str, label: str) -> None:
     await review.flag_conversation(gw.db, conv_id, user.id, label, predicted)
 
 
-async def end_abusive(gw: Gateway, user: User, conv_id: str) -> None:
+async def end_abusive(gw: Services, user: User, conv_id: str) -> None:
     """The assigned counselor (or a supervisor) ends an open conversation as abusive, in one action."""
     view = await views.conversation_view(gw.db, user, conv_id)
     if view.state == "closed":
@@ -70,10 +69,7 @@ async def end_abusive(gw: Gateway, user: User, conv_id: str) -> None:
     supervising = can_supervise(user.role)
     if not supervising and not (view.state == "active" and view.counselor_id == user.id):
         raise PermissionError("Only the counselor this conversation is assigned to can end it.")
-    conv = await review.end_abusive(gw.db, conv_id, user.id,
-                                    expect_counselor=None if supervising else user.id)
-    gw.outbox.wake.set()
-    await gw.hub.publish(queue_event(conv))
+    await review.end_abusive(gw.db, conv_id, user.id, expect_counselor=None if supervising else user.id)
 
 
 # --- handlers -------------------------------------------------------------------------------------------------------
@@ -112,7 +108,6 @@ async def warn(request: web.Request) -> web.StreamResponse:
         await review.warn(gw.db, _review_id(request), current_user(request).id)
     except review.ReviewError:
         return _done(request, PAGE, "decided", 409)
-    gw.outbox.wake.set()
     return _done(request, PAGE, "warned")
 
 

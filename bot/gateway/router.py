@@ -19,6 +19,7 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import language
+from bot.abuse.turn import check_turn
 from bot.gateway.rasa import RasaClient, RasaReply, RasaUnavailable
 from bot.handoff import queue
 from bot.handoff.context import HandoffContext, build_context, summarize
@@ -69,9 +70,13 @@ class Turn:
         return sum(m.num_media or 0 for m in self.msgs)
 
     @property
+    def risk_level(self) -> str:
+        """The highest level of its texts, each scored on its own once, when it was stored."""
+        return LEVELS[max(LEVELS.index(m.risk_level or "none") for m in self.msgs)]
+
+    @property
     def at_risk(self) -> bool:
-        """Any text scored high or imminent on its own (scored once, when it was stored)."""
-        return any(LEVELS.index(m.risk_level or "none") >= AT_RISK for m in self.msgs)
+        return LEVELS.index(self.risk_level) >= AT_RISK
 
     @property
     def resumed(self) -> bool:
@@ -159,14 +164,17 @@ class Router:
         return True
 
     async def _held_back(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
-        """An opted-out number's texts are only stored. A blocked or flooding number gets one notice and its texts
-        are only stored, unless a text is at risk: risk always wins, and that turn goes on (``turn.restricted``)."""
+        """An opted-out number's texts are only stored. Every other text is read for abuse (the review queue
+        hears of what is found). A blocked or flooding number gets one notice and its texts are only stored,
+        unless a text is at risk: risk always wins, and that turn goes on (``turn.restricted``)."""
         conv_id = conv.id if conv else None
         if texter.opted_out:
             await Inbox.ignore(s, turn.ids, conv_id)
             return True
+        abuse = await check_turn(s, texter_id=texter.id, conversation_id=conv_id, message_id=turn.ids[-1],
+                                 text=turn.text, settings=self.settings, risk_level=turn.risk_level)
         flooding = await self._flooding(s, texter, len(turn.msgs))
-        restriction = "blocked" if texter.blocked else "rate_limited" if flooding else None
+        restriction = "blocked" if abuse.block.blocked else "rate_limited" if flooding else None
         if restriction is None:
             return False
         if turn.at_risk:

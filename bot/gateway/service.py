@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import language
+from bot.abuse.detector import warm_up as abuse_warm_up
 from bot.gateway.rasa import RasaClient, Readiness
 from bot.gateway.router import Router
 from bot.handoff.bus import PostgresBus
@@ -89,6 +90,7 @@ class Gateway:
         # waiting for them.
         await asyncio.to_thread(warm_up)
         await asyncio.to_thread(language.warm_up)
+        await asyncio.to_thread(abuse_warm_up)
         self.services.http = aiohttp.ClientSession()
         self.outbox.sender = make_sender(self.settings)
         if self.db.postgres:  # other gateways may share this database: their consoles hear our events and ours theirs

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import and_, func, or_, select
 
+from bot.abuse.behaviour import forget_old as forget_old_texts
 from bot.handoff import queue
 from bot.handoff.queue import AgingRule, rank
 from bot.services import Services
@@ -197,6 +198,8 @@ async def run_once(services: Services, now: datetime | None = None) -> JobReport
         alerts=await raise_alerts(services.db, settings, now),
         closed=await close_silent(services.db, settings, now),
     )
+    async with services.db.transaction() as s:
+        await forget_old_texts(s, now)  # the abuse checks' text hashes outlive their window by one run at most
     if report.alerts and settings.alert_webhook_url:
         http = services.http or aiohttp.ClientSession()
         try:

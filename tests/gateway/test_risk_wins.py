@@ -86,3 +86,40 @@ async def test_a_rate_limited_number_at_risk_reaches_the_queue(database_url, fak
 async def _settled(gw, n: int) -> bool:
     rows = await inbound(gw.gateway.db)
     return len(rows) == n and all(r.status in ("processed", "ignored") for r in rows)
+
+
+async def test_a_flagged_number_at_risk_reaches_the_queue_and_its_review_is_kept(gateway_without_rasa, fake_twilio):
+    from bot.store.models import AbuseReview
+
+    gw = gateway_without_rasa
+    t = texter(gw)
+    assert await t.text("shut up you stupid bitch, i will find you") == 200  # aimed at the counselor: flagged
+    async def reviewed() -> list:
+        async with gw.gateway.db.session() as s:
+            return list(await s.scalars(select(AbuseReview)))
+
+    assert await eventually(reviewed)
+    assert await t.text(AT_RISK[0]) == 200
+    async def imminent() -> list:
+        return [c for c in await _queued(gw) if c.urgency_level == "imminent"]
+
+    assert await eventually(imminent)
+
+
+async def test_a_time_limited_block_at_risk_reaches_the_queue(gateway_without_rasa, fake_twilio):
+    from bot.abuse import blocks
+    from bot.store.models import utcnow
+
+    gw = gateway_without_rasa
+    assert await texter(gw).text("hello") == 200
+    await fake_twilio.wait_for(PHONE, 1)
+    texter_id = (await inbound(gw.gateway.db))[0].texter_id
+    async with gw.gateway.db.transaction() as s:
+        await blocks.block(s, texter_id, duration="24h", reason="abusive", source="supervisor",
+                           now=utcnow())
+    assert await texter(gw).text(AT_RISK[0]) == 200
+    async def imminent() -> list:
+        return [c for c in await conversations(gw.gateway.db) if c.urgency_level == "imminent"]
+
+    assert await eventually(imminent)
+    assert await eventually(lambda: _alerts(gw, "blocked"))
