@@ -15,6 +15,7 @@ from bot.gateway.service import Gateway
 from bot.handoff import queue
 from bot.handoff.live import queue_event
 from bot.handoff.queue import NotAvailable, QueueError
+from bot.learning import labels
 from bot.settings import Settings
 from bot.sms import outbox
 from bot.store.models import Conversation, Message, Texter, User, utcnow
@@ -80,6 +81,8 @@ async def close_with_report(gw: Gateway, user: User, conv_id: str, form: MultiMa
     conv = await queue.close(
         gw.db, conv_id, reason="counselor", report=record, by_user_id=user.id, expect_counselor=user.id
     )
+    # The confirmed risk level and needs become the conversation's label, beside the prediction made at handoff.
+    await labels.record_report(gw.db, conv.id, user.id, confirmed.risk_level, confirmed.issues)
     await gw.hub.publish(queue_event(conv))
     return conv
 
