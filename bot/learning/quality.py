@@ -108,7 +108,9 @@ async def quality_report(db: Database, *, disagreements_limit: int = 50) -> Qual
     """Every (report, review) pair, grouped by counselor, plus unsettled disagreements (three queries)."""
     report, review = aliased(Label), aliased(Label)
     counselor, reviewer = aliased(User), aliased(User)
-    settled = exists().where(Label.conversation_id == report.conversation_id, Label.source == ADJUDICATION)
+    adjudication = aliased(Label)
+    settled = exists().where(adjudication.conversation_id == report.conversation_id,
+                             adjudication.source == ADJUDICATION)
     async with db.session() as s:
         rows = list(await s.execute(
             select(report.conversation_id, report.labeller_id, report.level.label("counselor_level"),
@@ -139,7 +141,8 @@ async def quality_report(db: Database, *, disagreements_limit: int = 50) -> Qual
 
 def _reviewable(reviewer_id: int | None):  # type: ignore[no-untyped-def]
     """Closed conversations with a counselor label and no review yet (not the reviewer's own)."""
-    reviewed = exists().where(Label.conversation_id == Conversation.id, Label.source == REVIEW)
+    review = aliased(Label)
+    reviewed = exists().where(review.conversation_id == Conversation.id, review.source == REVIEW)
     query = (
         select(Conversation.id)
         .join(Label, and_(Label.conversation_id == Conversation.id, Label.source == REPORT))
