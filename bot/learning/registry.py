@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -62,9 +63,10 @@ class Registry:
     def close(self) -> None:
         self.engine.dispose()
 
-    def add(self, version: str, data: bytes, metadata: dict[str, Any]) -> ModelInfo:
-        """Store a trained model as a candidate."""
+    def add(self, data: bytes, metadata: dict[str, Any]) -> ModelInfo:
+        """Store a trained model as a candidate; the registry names it (date, time and a hash of its bytes)."""
         now = utcnow()
+        version = f"m{now:%Y%m%d-%H%M%S}-{hashlib.sha256(data).hexdigest()[:8]}"
         with self.engine.begin() as conn:
             conn.execute(TriageModel.__table__.insert().values(
                 version=version, status=CANDIDATE, metadata=metadata, data=data, created_at=now))
@@ -98,11 +100,13 @@ class Registry:
         return [ModelInfo(r.version, r.status, r.created_at, r.promoted_at, dict(r.metadata or {})) for r in rows]
 
 
-def decode(data: bytes):  # type: ignore[no-untyped-def]
-    """The LearnedModel in ``data`` (raises bot.triage.learned.ModelError when it is corrupt)."""
+def decode(data: bytes, version: str):  # type: ignore[no-untyped-def]
+    """The LearnedModel in ``data``, named ``version`` (raises bot.triage.ModelError when it is corrupt)."""
     from bot.triage.learned import LearnedModel
 
-    return LearnedModel.from_bytes(data)
+    model = LearnedModel.from_bytes(data)
+    model.version = version
+    return model
 
 
 class ModelWatcher:
@@ -150,7 +154,7 @@ class ModelWatcher:
             data = self.registry.load(version)
             if data is None:
                 raise ValueError("its bytes are missing")
-            model = decode(data)
+            model = decode(data, version)
         except Exception as exc:
             use_model(None)
             log.error("triage: live model %s could not be loaded (%s: %s); scoring with the lexicon",

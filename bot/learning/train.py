@@ -84,7 +84,7 @@ class TrainResult:
 def train(settings: Settings, *, promote: bool, seed: int = 0) -> TrainResult:
     """Train a candidate from the store, store it, and promote it when asked and it beats the live scorer."""
     from bot.triage.learned import ModelError
-    from bot.triage.training import train_candidate
+    from bot.triage.training import TrainingError, train_candidate
 
     examples = asyncio.run(_examples(settings))
     if len(examples) < MIN_EXAMPLES or len({e.label for e in examples}) < 2:
@@ -98,13 +98,16 @@ def train(settings: Settings, *, promote: bool, seed: int = 0) -> TrainResult:
         if live_version:
             data = registry.load(live_version)
             try:
-                live = decode(data) if data is not None else None
+                live = decode(data, live_version) if data is not None else None
             except ModelError as exc:
                 log.error("triage: live model %s could not be loaded (%s); comparing with the lexicon",
                           live_version, exc)
         out_dir = settings.var_dir / "triage" / utcnow().strftime("%Y%m%d-%H%M%S")
         out_dir.mkdir(parents=True, exist_ok=True)
-        outcome = train_candidate(examples, live, out_dir=out_dir, seed=seed)
+        try:
+            outcome = train_candidate(examples, live, out_dir=out_dir, seed=seed)
+        except TrainingError as exc:
+            return TrainResult(None, False, refused=f"Cannot train: {exc}")
         candidate = outcome.candidate
         metadata = {
             **(getattr(candidate, "metadata", None) or {}),
@@ -116,7 +119,8 @@ def train(settings: Settings, *, promote: bool, seed: int = 0) -> TrainResult:
             "trained_at": utcnow().isoformat(timespec="seconds") + "Z",
             "plots": [str(p) for p in outcome.plots],
         }
-        registry.add(candidate.version, candidate.to_bytes(), _jsonable(metadata))
+        stored = registry.add(candidate.to_bytes(), _jsonable(metadata))
+        candidate.version = stored.version
         (out_dir / "figures.json").write_text(json.dumps(_jsonable(metadata), indent=2))
         lines = [outcome.report.rstrip(), "", f"Candidate {candidate.version} stored "
                  f"({len(examples)} examples; compared with {metadata['compared_with']})."]
@@ -125,8 +129,7 @@ def train(settings: Settings, *, promote: bool, seed: int = 0) -> TrainResult:
             lines.append("Not promoted (run with --promote to make it live when it beats the live scorer).")
             return TrainResult(candidate.version, False, lines=lines)
         if not outcome.beats_live:
-            why = f"Refused: {candidate.version} does not beat the live scorer ({metadata['compared_with']}): "
-            return TrainResult(candidate.version, False, refused=why + outcome.why, lines=lines)
+            return TrainResult(candidate.version, False, refused=f"Not promoted. {outcome.why}", lines=lines)
         registry.promote(candidate.version)
         lines.append(f"Promoted: {candidate.version} is live ({outcome.why}). Every process picks it up within "
                      f"{settings.model_poll_seconds:g} s.")
