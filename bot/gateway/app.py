@@ -10,6 +10,7 @@ from sqlalchemy import text
 from bot.gateway.service import GATEWAY, Gateway
 from bot.settings import Settings
 from bot.sms import webhook
+from bot.triage import live_model_version
 
 MAX_REQUEST_BYTES = 256 * 1024
 
@@ -26,6 +27,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if database == "ok" else "degraded",
         "database": database,
         "sms": "local" if gw.settings.local_sms else "twilio",
+        "triage_model": live_model_version(),  # the registry's live model this gateway scores with, or "lexicon"
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
 
