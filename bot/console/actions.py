@@ -3,6 +3,7 @@ over), each checked against who is asking, and the live event each one publishes
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from multidict import MultiMapping
@@ -19,6 +20,8 @@ from bot.learning import labels
 from bot.settings import Settings
 from bot.sms import outbox
 from bot.store.models import Conversation, Message, Texter, User, utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 1600  # ten SMS segments: a counselor's text is never silently cut
 
@@ -82,7 +85,11 @@ async def close_with_report(gw: Gateway, user: User, conv_id: str, form: MultiMa
         gw.db, conv_id, reason="counselor", report=record, by_user_id=user.id, expect_counselor=user.id
     )
     # The confirmed risk level and needs become the conversation's label, beside the prediction made at handoff.
-    await labels.record_report(gw.db, conv.id, user.id, confirmed.risk_level, confirmed.issues)
+    # The close is already committed: a failure here is logged, not shown as a failed close.
+    try:
+        await labels.record_report(gw.db, conv.id, user.id, confirmed.risk_level, confirmed.issues)
+    except Exception:
+        log.exception("labels: the report of %s was filed but its label could not be recorded", conv.id)
     await gw.hub.publish(queue_event(conv))
     return conv
 

@@ -5,6 +5,7 @@ model falls back to the lexicon with one clear log line."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -95,8 +96,16 @@ async def test_train_promotes_a_better_candidate_and_refuses_one_that_is_not(sto
     assert watcher.check() == first.version
     assert assess(["i counted out enough of my pills for tonight"]).model == first.version
 
-    # the same data again cannot beat the live model: refused, with the figures, exit code 1 from the command
+    # the batch scorer loads it too
     env = rasa_env() | {"DATABASE_URL": store.url, "VAR_DIR": str(settings.var_dir), "PRIVACY_KEY": PRIVACY_KEY}
+    batch = subprocess.run([sys.executable, "-m", "bot.triage"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           input=json.dumps({"id": 1, "text": "i counted out enough of my pills"}) + "\n",
+                           timeout=300)
+    assert batch.returncode == 0, batch.stderr
+    assert json.loads(batch.stdout)["model"] == first.version
+    assert f"triage: scoring with live model {first.version}" in batch.stderr
+
+    # the same data again cannot beat the live model: refused, with the figures, exit code 1 from the command
     done = subprocess.run([sys.executable, "-m", "bot", "triage", "train", "--promote"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stderr
