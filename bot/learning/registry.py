@@ -90,7 +90,8 @@ class Registry:
     def load(self, version: str) -> bytes | None:
         table = TriageModel.__table__
         with self.engine.connect() as conn:
-            return conn.execute(select(table.c.data).where(table.c.version == version)).scalar()
+            data = conn.execute(select(table.c.data).where(table.c.version == version)).scalar()
+        return None if data is None else bytes(data)  # psycopg2 gives a memoryview
 
     def models(self) -> list[ModelInfo]:
         table = TriageModel.__table__
@@ -180,7 +181,7 @@ class ModelWatcher:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
         finally:
-            await asyncio.to_thread(self.close)
+            self.close()  # quick: returns the pooled connection
 
     def start_thread(self) -> threading.Thread:
         """Poll in a daemon thread (the action server, which has no loop of ours at import time)."""
