@@ -189,3 +189,29 @@ async def test_forget_refuses_while_a_conversation_is_open(store: Store, tmp_pat
     with pytest.raises(ForgetError, match="still open"):
         await forget_texter(store.db, Settings(var_dir=tmp_path, database_url=store.url, privacy_key=PRIVACY_KEY),
                             phone)
+
+
+def test_import_and_export_commands(database_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bot.runner import ROOT, rasa_env
+
+    env = rasa_env() | {"DATABASE_URL": database_url, "VAR_DIR": str(tmp_path / "var"), "PRIVACY_KEY": PRIVACY_KEY}
+    bad = tmp_path / "tweets.csv"
+    bad.write_text("tweet,is_suicidal\nhello,0\n")
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"text": "i feel fine today", "label": "low"}) + "\n" + '{"text": ""}\n')
+
+    def bot(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    done = bot("labels", "import", str(bad), str(good))
+    assert done.returncode == 1
+    assert "needs a header row with the columns text,label" in done.stderr and "found: tweet,is_suicidal" in done.stderr
+    assert "good.jsonl: imported 1, skipped 1" in done.stdout and "1 empty text (lines 2)" in done.stdout
+    out = tmp_path / "labels.jsonl"
+    assert bot("labels", "export", "--out", str(out)).returncode == 0
+    (line,) = out.read_text().splitlines()
+    assert json.loads(line)["level"] == "low" and "i feel fine" not in line
