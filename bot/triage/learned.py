@@ -69,8 +69,8 @@ class Params:
     """Everything that shapes the features and the fit; stored with the model."""
 
     word_bits: int = 18
-    char_bits: int = 19
-    char_min: int = 2
+    char_bits: int = 18
+    char_min: int = 3
     char_max: int = 5
     word_weight: float = 1.0
     char_weight: float = 1.0
