@@ -1,18 +1,25 @@
-"""Benchmark the triage on the development set: recall of suicidal texts at level >= moderate, false-alarm rate on
-the others, and texts per second on one core. Prints only aggregate numbers, never a row.
+"""Benchmark the free-text triage across sources: train the learned scorer on one development file and measure on
+the other, in both directions, beside the lexicon alone. Prints only aggregate numbers, never a row.
 
-Usage: python bench/triage_bench.py [CSV] [--breakdown]   (default ../shared/data/dev/suicidal_intention_tweets.csv;
-columns tweet,intention with 1 = suicidal intention). Skips with a message when the file is absent.
-`--breakdown` adds counts per lexicon group and per top reason category (suicidal / other), still aggregate only.
+Per direction: AUC, recall of suicidal texts at level >= moderate and the false-alarm rate there (the level the
+live assistant gives, the model's operating point chosen on the training file's own validation folds), and the
+best recall at a false-alarm rate <= 0.10 read off the ROC curve of the target file (what a threshold could reach;
+not an operating point). Then scoring speed (texts per second on one core, lexicon alone and lexicon + model),
+training time (on the training file, and on 20,000 texts), and model size.
+
+Usage: python bench/triage_bench.py [--tune] [--quick]
+`--tune` picks the regularization and block weights by cross-validation on the TRAINING file only (out-of-fold
+AUC), never on the file measured. `--quick` skips the 20,000-text training. Files: ../shared/data/dev/
+suicidal_intention_tweets.csv (tweet,intention) and suicidal_tweets_handlabelled.csv (text,label); the bench
+skips with a message when they are absent.
 """
 
 from __future__ import annotations
 
 import csv
-import re
+import resource
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,92 +27,120 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.triage.analyzer import MessageSignals, get_analyzer  # noqa: E402
-from bot.triage.levels import Urgency, rank  # noqa: E402
-from bot.triage.urgency import assess_many  # noqa: E402
+import numpy as np  # noqa: E402
 
-DEFAULT_CSV = ROOT.parent / "shared" / "data" / "dev" / "suicidal_intention_tweets.csv"
-THRESHOLD = "moderate"
-_CATEGORY = re.compile(r"\(([^,()]+)[,)]")
+from bot.triage.learned import LearnedModel, Params, normalize  # noqa: E402
+from bot.triage.training import COMPARE_FAR, figures_of, fit_model, score_texts  # noqa: E402
+from bot.triage.urgency import assess_many, use_model  # noqa: E402
+
+DEV = ROOT.parent / "shared" / "data" / "dev"
+FILES = {
+    "intention": (DEV / "suicidal_intention_tweets.csv", "tweet", "intention"),
+    "handlabelled": (DEV / "suicidal_tweets_handlabelled.csv", "text", "label"),
+}
+TRAIN_SIZE = 20_000
+#: The grid `--tune` searches on the training file (out-of-fold AUC).
+GRID = [Params(C=c, lex_weight=lw) for c in (1.0, 4.0, 16.0) for lw in (0.5, 1.0, 2.0)]
 
 
-def load_rows(path: Path) -> list[tuple[str, int]]:
+def load_rows(path: Path, text_col: str, label_col: str) -> tuple[list[str], np.ndarray]:
+    texts: list[str] = []
+    labels: list[int] = []
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = []
-        for row in reader:
-            label = (row.get("intention") or "").strip()
+        for row in csv.DictReader(handle):
+            label = (row.get(label_col) or "").strip()
             if label in ("0", "1"):
-                rows.append((row.get("tweet") or "", int(label)))
-    return rows
+                texts.append(row.get(text_col) or "")
+                labels.append(int(label))
+    return texts, np.asarray(labels, dtype=np.int64)
 
 
-def _category(urgency: Urgency) -> str:
-    """The rule category of the top reason (its label, or the combination's name), never the quoted words."""
-    if not urgency.reasons:
-        return "-"
-    reason = urgency.reasons[0]
-    found = _CATEGORY.search(reason.rsplit('"', 1)[-1])
-    return found.group(1) if found else reason.split(":", 1)[0].split('"', 1)[0].strip() or "-"
+def groups_of(texts: Sequence[str]) -> list[str]:
+    """Identical texts (after normalization) form one group, so duplicates never straddle validation folds."""
+    return [" ".join(normalize(t).split()) for t in texts]
 
 
-def _table(title: str, counts: Counter[str], other: Counter[str], width: int = 34) -> None:
-    print(f"  {title}  (suicidal / other)")
-    for key in sorted(set(counts) | set(other), key=lambda k: -(counts[k] + other[k])):
-        print(f"    {key[:width]:<{width}} {counts[key]:>5} / {other[key]:<5}")
+def tune(texts: Sequence[str], labels: np.ndarray) -> tuple[Params, float]:
+    best: tuple[float, Params] | None = None
+    for params in GRID:
+        _, validation = fit_model(texts, labels, groups=groups_of(texts), params=params)
+        print(f"    tune: C={params.C:g} lex_weight={params.lex_weight:g}: out-of-fold AUC {validation['auc']:.4f}")
+        if best is None or validation["auc"] > best[0]:
+            best = (validation["auc"], params)
+    assert best is not None
+    return best[1], best[0]
 
 
-def breakdown(labels: Sequence[int], results: Sequence[Urgency], signals: Sequence[MessageSignals]) -> None:
-    """Aggregate counts that explain the figures: groups found, top reason of alarms, what misses contain."""
-    groups: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
-    flagged_by: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
-    unflagged: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
-    for label, urgency, sig in zip(labels, results, signals, strict=True):
-        side = 0 if label == 1 else 1
-        names = set()
-        for hit in sig.hits:
-            tags = [t for t, on in (("neg", hit.negated), ("gen", hit.general), ("other", hit.about != "self"),
-                                    ("past", hit.past), ("rep", hit.reported)) if on]
-            names.add(hit.group.name + ("[" + ",".join(tags) + "]" if tags else ""))
-        if sig.humor:
-            names.add("~humor cue")
-        groups[side].update(names)
-        if rank(urgency.level) >= rank(THRESHOLD):
-            flagged_by[side][_category(urgency)] += 1
-        else:
-            unflagged[side][f"{urgency.level}: {_category(urgency)}"] += 1
-    _table("texts with a match of each group", groups[0], groups[1])
-    _table("flagged (>= moderate) by top reason category", flagged_by[0], flagged_by[1])
-    _table("not flagged, by level and top reason category", unflagged[0], unflagged[1])
+def _row(name: str, f: dict) -> str:
+    key = f"recall_at_far_{COMPARE_FAR:.2f}"
+    auc_p = f" (probability {f['auc_probability']:.3f})" if "auc_probability" in f else ""
+    return (f"    {name:<16} AUC {f['auc']:.3f}{auc_p}; at >= moderate: recall {f['recall_at_moderate']:.3f}, "
+            f"false alarms {f['far_at_moderate']:.3f}; best recall at FAR <= {COMPARE_FAR:.2f}: {f[key]:.3f}")
+
+
+def direction(source: str, target: str, data: dict, do_tune: bool) -> LearnedModel:
+    train_texts, train_y = data[source]
+    test_texts, test_y = data[target]
+    print(f"  train on {source} ({len(train_texts)} texts, {int(train_y.sum())} suicidal) -> "
+          f"measure on {target} ({len(test_texts)} texts, {int(test_y.sum())} suicidal)")
+    params = tune(train_texts, train_y)[0] if do_tune else Params()
+    started = time.perf_counter()
+    model, validation = fit_model(train_texts, train_y, groups=groups_of(train_texts), params=params)
+    seconds = time.perf_counter() - started
+    points = ", ".join(f"{lv} p>={d['probability']:.3f}" for lv, d in validation["operating_points"].items())
+    print(f"    trained in {seconds:.1f} s (C={params.C:g}, lex_weight={params.lex_weight:g}); out-of-fold AUC on "
+          f"{source} {validation['auc']:.3f}; operating points {points}")
+    levels = [None] * len(test_texts)
+    lexicon, _ = score_texts(test_texts, None)
+    learned, probabilities = score_texts(test_texts, model)
+    print(_row("lexicon alone", figures_of(test_y, lexicon, levels)))
+    print(_row("lexicon + model", figures_of(test_y, learned, levels, probabilities)))
+    return model
+
+
+def speed(texts: Sequence[str], model: LearnedModel | None) -> tuple[float, float]:
+    """(texts per wall second, texts per CPU second) of batch scoring, as `python -m bot.triage` does."""
+    use_model(model)
+    try:
+        list(assess_many([("warm up", None)]))
+        start, cpu_start = time.perf_counter(), time.process_time()
+        list(assess_many([(text, None) for text in texts]))
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    finally:
+        use_model(None)
+    return len(texts) / wall, len(texts) / max(cpu, 1e-9)
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv[1:] if not a.startswith("--")]
-    path = Path(args[0]) if args else DEFAULT_CSV
-    if not path.is_file():
-        print(f"triage bench: skipped, {path} not found")
+    missing = [str(path) for path, _, _ in FILES.values() if not path.is_file()]
+    if missing:
+        print(f"triage bench: skipped, {', '.join(missing)} not found")
         return 0
-    rows = load_rows(path)
-    texts = [text for text, _ in rows]
-    list(assess_many([("warm up", None)]))  # builds the analyzer outside the timing
-    start, cpu_start = time.perf_counter(), time.process_time()
-    results = list(assess_many([(text, None) for text in texts]))
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    positives = sum(label for _, label in rows)
-    negatives = len(rows) - positives
-    flagged = [rank(u.level) >= rank(THRESHOLD) for u in results]
-    true_pos = sum(1 for f, (_, label) in zip(flagged, rows, strict=True) if f and label == 1)
-    false_pos = sum(1 for f, (_, label) in zip(flagged, rows, strict=True) if f and label == 0)
-    levels = Counter(u.level for u in results)
-    print(f"triage bench: {len(rows)} texts ({positives} suicidal, {negatives} other) from {path.name}")
-    print(f"  recall of suicidal texts at level >= {THRESHOLD}: {true_pos / max(positives, 1):.3f}")
-    print(f"  false-alarm rate of other texts at level >= {THRESHOLD}: {false_pos / max(negatives, 1):.3f}")
-    print(f"  speed: {len(rows) / elapsed:,.0f} texts/second (one core, {elapsed:.2f} s wall clock); "
-          f"{len(rows) / max(cpu, 1e-9):,.0f} per CPU second (what a busy shared machine does not distort)")
-    print("  levels: " + ", ".join(f"{k} {levels.get(k, 0)}" for k in ("none", "low", "moderate", "high", "imminent")))
-    if "--breakdown" in argv:
-        signals = list(get_analyzer().analyze_stream(texts))
-        breakdown([label for _, label in rows], results, signals)
+    data = {name: load_rows(path, text_col, label_col) for name, (path, text_col, label_col) in FILES.items()}
+    do_tune = "--tune" in argv
+    print("triage bench: cross-source, train on one development file, measure on the other (aggregates only)")
+    models = {}
+    for source, target in (("intention", "handlabelled"), ("handlabelled", "intention")):
+        models[source] = direction(source, target, data, do_tune)
+    texts = data["handlabelled"][0]
+    lex_wall, lex_cpu = speed(texts, None)
+    model_wall, model_cpu = speed(texts, models["intention"])
+    print(f"  speed on {len(texts)} texts, one core: lexicon alone {lex_wall:,.0f} texts/s ({lex_cpu:,.0f} per CPU "
+          f"second); lexicon + model {model_wall:,.0f} texts/s ({model_cpu:,.0f} per CPU second)")
+    size = len(models["intention"].to_bytes())
+    print(f"  model size: {size / 1e6:.2f} MB serialized")
+    if "--quick" not in argv:
+        all_texts = data["intention"][0] + data["handlabelled"][0]
+        all_y = np.concatenate([data["intention"][1], data["handlabelled"][1]])
+        rng = np.random.default_rng(0)
+        idx = np.concatenate([np.arange(len(all_texts)), rng.integers(0, len(all_texts), TRAIN_SIZE - len(all_texts))])
+        texts20 = [all_texts[i] for i in idx]
+        started, cpu_start = time.perf_counter(), time.process_time()
+        fit_model(texts20, all_y[idx], groups=groups_of(texts20))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  training on {TRAIN_SIZE:,} texts (both files, topped up by resampling): {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU (5 validation folds + final fit); peak memory {peak:.0f} MB")
     return 0
 
 

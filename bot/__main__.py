@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _register_extra(sub: argparse._SubParsersAction) -> None:
-    """Commands contributed by the console (users) and the gateway's abuse controls (block list)."""
+    """Commands contributed by the console (users), the gateway's abuse controls (block list) and the learning
+    loop (labels, triage train, forget, retention)."""
+    from bot.learning.cli import register as register_learning
+
+    register_learning(sub)
     try:
         from bot.console.cli import register
     except ImportError:

@@ -37,6 +37,16 @@ def _local_secret(var_dir: Path, name: str) -> str:
     return value
 
 
+def database_url_from_env() -> str:
+    """DATABASE_URL, or the embedded SQLite file (for processes that need nothing else, like the action server)."""
+    var_dir = Path(_env("VAR_DIR", str(DEFAULT_VAR_DIR)))
+    return _env("DATABASE_URL", f"sqlite:///{var_dir / 'crisis.db'}")
+
+
+def model_poll_seconds_from_env() -> float:
+    return _float("MODEL_POLL_SECONDS", 5.0)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the gateway, CLI and actions need to know about their surroundings."""
@@ -82,6 +92,9 @@ class Settings:
     # by default, and never for a text the triage scores high or imminent (risk always wins).
     abuse_auto_block: str = ""
     abuse_auto_block_for: str = "24h"
+    # Learning loop
+    retention_days: int = 0  # conversations closed longer ago lose their texts and labels (0 = keep)
+    model_poll_seconds: float = 5.0  # how often every process looks for a newly promoted triage model
 
     def __post_init__(self) -> None:
         if not self.action_url:
@@ -102,7 +115,7 @@ class Settings:
         port = _int("GATEWAY_PORT", 8080)
         return cls(
             var_dir=var_dir,
-            database_url=_env("DATABASE_URL", f"sqlite:///{var_dir / 'crisis.db'}"),
+            database_url=database_url_from_env(),
             redis_url=_env("REDIS_URL"),
             twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=_env("TWILIO_AUTH_TOKEN") or _local_secret(var_dir, "local_twilio_token"),
@@ -135,6 +148,8 @@ class Settings:
             session_hours=_int("SESSION_HOURS", 12),
             abuse_auto_block=_env("ABUSE_AUTO_BLOCK"),
             abuse_auto_block_for=_env("ABUSE_AUTO_BLOCK_FOR", "24h"),
+            retention_days=_int("RETENTION_DAYS", 0),
+            model_poll_seconds=_float("MODEL_POLL_SECONDS", 5.0),
         )
 
     @property

@@ -3,6 +3,7 @@ over), each checked against who is asking. The queue and the outbox publish the 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from multidict import MultiMapping
@@ -13,10 +14,13 @@ from bot.console.auth import can_supervise
 from bot.console.views import conversation_view
 from bot.handoff import queue
 from bot.handoff.queue import NotAvailable, QueueError
+from bot.learning import labels
 from bot.services import Services
 from bot.settings import Settings
 from bot.sms import outbox
 from bot.store.models import Conversation, Message, Texter, User, utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 1600  # ten SMS segments: a counselor's text is never silently cut
 
@@ -71,9 +75,16 @@ async def close_with_report(gw: Services, user: User, conv_id: str, form: MultiM
         raise NotAllowed("Only the counselor this conversation is assigned to can close it.")
     confirmed = reports.from_form(form, [r.get("id") for r in view.referrals])
     record = reports.record(view.predicted, confirmed, user_id=user.id, at=utcnow())
-    return await queue.close_by_counselor(
+    conv = await queue.close_by_counselor(
         gw.db, conv_id, report=record, by_user_id=user.id, expect_counselor=user.id
     )
+    # The confirmed risk level and needs become the conversation's label, beside the prediction made at handoff.
+    # The close is already committed: a failure here is logged, not shown as a failed close.
+    try:
+        await labels.record_report(gw.db, conv.id, user.id, confirmed.risk_level, confirmed.issues)
+    except Exception:
+        log.exception("labels: the report of %s was filed but its label could not be recorded", conv.id)
+    return conv
 
 
 async def reassign(gw: Services, by: User, conv_id: str, to_user_id: int) -> Conversation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import actions, auth, views
+from bot.console import actions, auth, reviews, views
 from bot.console.guard import (
     LOGIN_CSRF_COOKIE,
     PREFIX,
@@ -38,6 +38,9 @@ NOTICES = {
     "saved": "Saved.",
     "flagged": "Thank you: the conversation is flagged for review.",
     "ended": "Conversation ended. The texter got the closing text and the number is in the review queue.",
+    "reviewed": "Review saved.",
+    "settled": "Level settled: it is the label used for training.",
+    "none_to_review": "No closed conversation is waiting for a review.",
 }
 
 
@@ -296,6 +299,56 @@ async def supervisor(request: web.Request) -> web.StreamResponse:
 @supervisors
 async def supervisor_fragment(request: web.Request) -> web.StreamResponse:
     return render(request, "_supervisor.html", page=await _supervisor_page(request))
+
+
+# --- label quality (supervisors) ------------------------------------------------------------------------------------
+
+
+@supervisors
+async def reviews_page(request: web.Request) -> web.StreamResponse:
+    q = await reviews.overview(_gw(request).db)
+    return render(request, "reviews.html", q=q, notices=NOTICES, active_nav="reviews")
+
+
+@supervisors
+async def review_next(request: web.Request) -> web.StreamResponse:
+    conv_id = await reviews.next_review(_gw(request).db, current_user(request))
+    if conv_id is None:
+        raise _back(f"{PREFIX}/reviews", "none_to_review")
+    raise web.HTTPSeeOther(f"{PREFIX}/reviews/{conv_id}")
+
+
+@supervisors
+async def review_page(request: web.Request) -> web.StreamResponse:
+    try:
+        page = await reviews.review_page(_gw(request).db, current_user(request), request.match_info["conv_id"])
+    except (views.NotFound, reviews.labels.LabelError):
+        raise web.HTTPNotFound(text="No such labelled conversation.") from None
+    return render(request, "review.html", r=page, notices=NOTICES, active_nav="reviews")
+
+
+@supervisors
+async def save_review(request: web.Request) -> web.StreamResponse:
+    conv_id = request.match_info["conv_id"]
+    form = await request.post()
+    back = f"{PREFIX}/reviews/{conv_id}"
+    try:
+        await reviews.save_review(_gw(request).db, current_user(request), conv_id, str(form.get("level") or ""))
+    except reviews.labels.LabelError as exc:
+        return _failed(request, back, exc, "invalid", status=400)
+    return _done(request, back, "reviewed")
+
+
+@supervisors
+async def settle(request: web.Request) -> web.StreamResponse:
+    conv_id = request.match_info["conv_id"]
+    form = await request.post()
+    back = f"{PREFIX}/reviews"
+    try:
+        await reviews.settle(_gw(request).db, current_user(request), conv_id, str(form.get("level") or ""))
+    except reviews.labels.LabelError as exc:
+        return _failed(request, back, exc, "invalid", status=400)
+    return _done(request, back, "settled")
 
 
 # --- accounts (admin) -------------------------------------------------------------------------------------------------

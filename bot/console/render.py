@@ -12,6 +12,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot.console.report import ISSUES, OUTCOMES
+from bot.console.sparkline import sparkline
 from bot.store.models import utcnow
 from bot.triage import LEVELS
 from bot.triage.referrals import NEED_LABELS
@@ -80,6 +81,7 @@ def make_environment() -> Environment:
         ISSUES=ISSUES,
         OUTCOMES=OUTCOMES,
         static_url=static_url,
+        sparkline=sparkline,
     )
     return env
 

@@ -17,6 +17,7 @@ from sqlalchemy.sql import Select
 
 from bot.console.auth import can_supervise
 from bot.console.report import Report, Turn, predict
+from bot.console.sparkline import RiskPoint, trajectory
 from bot.handoff.context import AGE_LABELS, HANDOFF_REASONS, SCREENER_KEYS, SCREENER_LABELS, answer_to_bool
 from bot.handoff.queue import AgingRule, rank
 from bot.settings import Settings
@@ -356,6 +357,7 @@ class ConversationView:
     predicted: Report
     confirmed: Report | None
     failures: int = 0
+    risk: list[RiskPoint] = field(default_factory=list)  # each texter message's own risk, oldest first
     can_reply: bool = False
     can_close: bool = False
     needs_report: bool = False
@@ -398,6 +400,8 @@ async def conversation_view(db: Database, user: User, conv_id: str) -> Conversat
                     Message.status,
                     Message.error_code,
                     Message.created_at,
+                    Message.risk_score,
+                    Message.risk_level,
                     counselor.display_name.label("counselor_name"),
                 )
                 .outerjoin(counselor, counselor.id == Message.counselor_id)
@@ -481,6 +485,7 @@ async def conversation_view(db: Database, user: User, conv_id: str) -> Conversat
         predicted=predicted,
         confirmed=confirmed,
         failures=sum(1 for m in messages if m.failed),
+        risk=trajectory([m for m in msgs if m.direction == "in" and m.author == "texter"]),
     )
     view.can_reply = owner and conv.state == "active" and not view.opted_out
     view.can_close = owner and conv.state == "active"

@@ -12,6 +12,7 @@ from bot.gateway import webhooks
 from bot.gateway.service import GATEWAY, Gateway
 from bot.services import Services
 from bot.settings import Settings
+from bot.triage import live_model_version
 
 MAX_REQUEST_BYTES = 256 * 1024
 
@@ -35,6 +36,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if database == "ok" else "degraded",
         "database": database,
         "sms": "local" if gw.settings.local_sms else "twilio",
+        "triage_model": live_model_version(),  # the registry's live model this gateway scores with, or "lexicon"
     }
     return web.json_response(body, status=200 if database == "ok" else 503)
 

@@ -18,6 +18,7 @@ from bot.handoff.bus import PostgresBus
 from bot.handoff.jobs import run_jobs
 from bot.handoff.live import LiveHub
 from bot.handoff.queue import AgingRule
+from bot.learning.registry import ModelWatcher
 from bot.privacy import Privacy
 from bot.services import Services
 from bot.settings import Settings
@@ -107,6 +108,7 @@ class Gateway:
         if self.settings.inbox_workers > 0:  # 0 = store only: another instance handles the texts
             self._tasks.append(asyncio.create_task(self.inbox_work.run(self.stop)))
         self._tasks.append(asyncio.create_task(run_jobs(self.services, self.stop)))
+        self._tasks.append(asyncio.create_task(ModelWatcher.of(self.settings).run(self.stop)))
         self.inbox_work.wake.set()  # resume whatever a previous run stored but did not finish
 
     def request_stop(self) -> None:

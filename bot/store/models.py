@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -205,11 +206,14 @@ __all__ = [
     "CloseReason",
     "Conversation",
     "ConversationState",
+    "ImportedItem",
     "InboundStatus",
+    "Label",
     "Message",
     "OutboundStatus",
     "RateCounter",
     "Texter",
+    "TriageModel",
     "User",
     "WebSession",
     "utcnow",
@@ -285,3 +289,56 @@ class AbuseTextSeen(Base):
 
 
 __all__ += ["AbuseBlock", "AbuseFlag", "AbuseReview", "AbuseTextSeen"]
+# --- Labels and models (issue 10) ----------------------------------------------------------------------------------
+
+
+class ImportedItem(Base):
+    """A labelled text imported from a file: it has no conversation, so its text lives here (never a number)."""
+
+    __tablename__ = "imported_items"
+    id = Column(Integer, primary_key=True)
+    text = Column(Text, nullable=False)
+    text_hash = Column(String(64), nullable=False, unique=True)  # sha256 of the text: duplicates are skipped
+    source = Column(String(200), nullable=False, default="")  # the file's name, for cross-source evaluation
+    language = Column(String(16), nullable=False, default="en")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class Label(Base):
+    """One label, beside the prediction the assistant made at the time. Texts are referenced (message ids, or the
+    imported item), never copied. Sources: report (the counselor's confirmed report), review (a supervisor's
+    blind review), adjudication (a supervisor settling a disagreement), import."""
+
+    __tablename__ = "labels"
+    id = Column(Integer, primary_key=True)
+    source = Column(String(16), nullable=False)
+    conversation_id = Column(String(40), ForeignKey("conversations.id"), index=True)
+    item_id = Column(Integer, ForeignKey("imported_items.id", ondelete="CASCADE"), index=True)
+    message_ids = Column(JSON, nullable=False, default=list)
+    label = Column(Integer)  # 1 = at risk (level moderate or above), 0 = not
+    level = Column(String(16))
+    needs = Column(JSON, nullable=False, default=list)
+    labeller = Column(String(40), nullable=False)  # a console user id, or "import"
+    labeller_id = Column(Integer, ForeignKey("users.id"), index=True)
+    language = Column(String(16), nullable=False, default="en")
+    predicted_model = Column(String(80))
+    predicted_score = Column(Integer)
+    predicted_level = Column(String(16))
+    predicted_reasons = Column(JSON, nullable=False, default=list)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_labels_source", "source", "conversation_id"),)
+
+
+class TriageModel(Base):
+    """A learned triage model in the registry: its bytes, metadata (data size and hash, figures) and status
+    (candidate -> live -> retired). Stored here, never in git, so every instance loads the same live one."""
+
+    __tablename__ = "triage_models"
+    id = Column(Integer, primary_key=True)
+    version = Column(String(80), nullable=False, unique=True)
+    status = Column(String(16), nullable=False, default="candidate", index=True)
+    meta = Column("metadata", JSON, nullable=False, default=dict)
+    data = Column(LargeBinary, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    promoted_at = Column(DateTime)

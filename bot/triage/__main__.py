@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"ok: {len(analyzer.lexicon.groups)} lexicon groups, {len(catalog)} referral services")
         return 0
+    _use_live_model()
     stdin = sys.stdin
     stdin.reconfigure(errors="replace")  # type: ignore[attr-defined]
     out = sys.stdout
@@ -35,6 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         out.write(line + "\n")
     out.flush()
     return 0
+
+
+def _use_live_model() -> None:
+    """Score with the registry's live model (DATABASE_URL), as the gateway and the actions do; the lexicon when
+    there is none (one line on stderr says which)."""
+    import logging
+
+    from bot.learning.registry import load_live_model
+    from bot.settings import database_url_from_env
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    load_live_model(database_url_from_env())
 
 
 if __name__ == "__main__":

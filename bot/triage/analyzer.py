@@ -142,6 +142,8 @@ class Analyzer:
                         | {nlp.vocab.strings.add("\n")})
         self._hard_breaks = self._breaks - self._hashes_of(_SOFT_BREAKS)
         self._reflexive_other = self._hashes_of(sorted(_REFLEXIVE_OTHER))
+        self._first_subject = self._hashes_of(["i", "me", "myself"])
+        self._addressing = self._hashes_of(ctx.get("addressing", []))
         self._negation_words = self._hashes_of(["not", "never", "no", "n't"])
         self._yourself = self._hashes_of(["yourself", "yourselves"])
         # Label -> (group, exact-form constraints as ((offset, form), ...)).
@@ -306,18 +308,24 @@ class Analyzer:
         return False
 
     def _about(self, m: _Match, keys: list[int], clauses: Callable[[int], int]) -> str:
+        """Who a match is about. Its own words decide first: "herself" is someone else, "yourself" the person
+        addressed, "I"/"me"/"myself" the texter, and so is "my" in a farewell or a plan ("this is my last text":
+        a farewell is always the writer's own). Otherwise the nearest subject word before it in its clause,
+        skipping people who are addressed ("goodbye everyone", "love you guys") rather than talked about."""
         inside = set(keys[m.start:m.end])
         if inside & self._reflexive_other:
             return "other"
         if inside & self._yourself:
             return "you"
+        if inside & self._first_subject or (m.group.kind in ("farewell", "plan") and inside & self._first):
+            return "self"
         here = clauses(m.start)
         for i in range(m.start - 1, -1, -1):
             if clauses(i) != here:
                 break
             if keys[i] in self._first:
                 return "self"
-            if keys[i] in self._third:
+            if keys[i] in self._third and not (i > 0 and keys[i - 1] in self._addressing):
                 return "other"
         return "self"
 

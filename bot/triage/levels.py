@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+#: The scorer name of an urgency made without a learned model.
+LEXICON = "lexicon"
+
 LEVELS: tuple[str, ...] = ("none", "low", "moderate", "high", "imminent")
 
 #: Inclusive score band of each level.
@@ -44,12 +47,14 @@ def clamp_to_band(level: str, score: int) -> int:
 
 @dataclass(frozen=True)
 class Urgency:
-    """One urgency for a conversation: level, score in the level's band, reasons and needs codes."""
+    """One urgency for a conversation: level, score in the level's band, reasons and needs codes, and the scorer
+    that produced it (`model`: "lexicon", or the version of the learned model that was live)."""
 
     level: str
     score: int
     reasons: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    model: str = LEXICON
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -64,7 +69,8 @@ class Urgency:
         return rank(self.level)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "score": self.score, "reasons": list(self.reasons), "needs": list(self.needs)}
+        return {"level": self.level, "score": self.score, "reasons": list(self.reasons), "needs": list(self.needs),
+                "model": self.model}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Urgency:
@@ -72,14 +78,15 @@ class Urgency:
         score = d.get("score")
         score = clamp_to_band(level, int(score)) if score is not None else BANDS[level][0]
         return cls(level=level, score=score, reasons=tuple(d.get("reasons") or ()),
-                   needs=tuple(d.get("needs") or ()))
+                   needs=tuple(d.get("needs") or ()), model=str(d.get("model") or LEXICON))
 
 
 NONE = Urgency("none", 0)
 
 
 def merge(*urgencies: Urgency | None) -> Urgency:
-    """The highest of several urgencies, with the reasons and needs of all of them (highest first)."""
+    """The highest of several urgencies, with the reasons and needs of all of them (highest first); its model is
+    the first learned model among them (highest first), else "lexicon"."""
     present = sorted((u for u in urgencies if u is not None), key=lambda u: u.score, reverse=True)
     if not present:
         return NONE
@@ -89,4 +96,5 @@ def merge(*urgencies: Urgency | None) -> Urgency:
     for u in present:
         reasons.extend(r for r in u.reasons if r not in reasons)
         needs.extend(n for n in u.needs if n not in needs)
-    return Urgency(top.level, top.score, tuple(reasons), tuple(needs))
+    model = next((u.model for u in present if u.model != LEXICON), LEXICON)
+    return Urgency(top.level, top.score, tuple(reasons), tuple(needs), model)

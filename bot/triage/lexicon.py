@@ -35,7 +35,7 @@ NEEDS: frozenset[str] = frozenset({
     "third_party_risk", "domestic_violence", "sexual_assault", "child_abuse", "eating_disorder", "substance_use",
     "lgbtq", "veteran", "grief", "bullying", "self_harm",
 })
-CONTEXT_LISTS: tuple[str, ...] = ("transparent", "first_person", "third_person", "clause_breaks")
+CONTEXT_LISTS: tuple[str, ...] = ("transparent", "first_person", "third_person", "clause_breaks", "addressing")
 
 # One pattern token: ("word", text) matched by normalized lemma, ("exact", text) by lower-case form,
 # ("number",) any number.
@@ -61,6 +61,7 @@ class Group:
     min_number: float | None = None
     max_number: float | None = None
     weight: int = 1               # distress only: how much one phrase adds to the accumulation (strong signs: 2)
+    backed_score: int | None = None  # vague wording: its score when another suicide signal backs it up
     source: str = ""
 
 
@@ -169,10 +170,15 @@ def _group(name: str, raw: Mapping[str, Any], where: str) -> Group:
     weight = raw.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 4:
         raise LexiconError(f"{where}: weight must be a whole number from 0 to 4, not {weight!r}")
+    backed = raw.get("backed_score")
+    if backed is not None and (kind not in RISK_KINDS or isinstance(backed, bool) or not isinstance(backed, int)
+                               or not score <= backed <= 100):
+        raise LexiconError(f"{where}: backed_score must be a whole number from the group's score to 100")
     return Group(
         name=name, kind=kind, level=level, score=score, label=str(raw.get("label", name.replace("_", " "))),
         need=need, alone=bool(raw.get("alone", True)), suppress=bool(raw.get("suppress", kind == "exclude")),
-        min_number=raw.get("min_number"), max_number=raw.get("max_number"), weight=weight, source=where,
+        min_number=raw.get("min_number"), max_number=raw.get("max_number"), weight=weight, backed_score=backed,
+        source=where,
     )
 
 

@@ -14,7 +14,10 @@ counselor can still ask. Third parties keep the same level with
 the need `third_party_risk` and an "About someone else" reason.
 
 Across messages: thoughts plus means at hand or a method is high; plus a plan or means and a timeframe is
-imminent; thoughts plus a farewell is high; distress plus named means (pills, a dose, a firearm) is moderate.
+imminent; thoughts plus a farewell is high, imminent with a timeframe; distress plus named means (pills, a dose, a
+firearm) is moderate. Vague wording (groups with `backed_score`: "it's already done", "already took them", "did my
+research", a bare "goodbye") counts in full only when another suicide signal backs it up (a clear statement, named
+means, or vague wording of another group); alone it keeps its group's lower score, quoted so the counselor asks.
 Distress accumulates (risk factors add up): each distress group has a weight (data/lexicons: 2 for the signs that
 predict suicide risk better than sadness, such as worthlessness, self-hatred, thwarted belongingness, emptiness;
 1 for sadness, anxiety, crying, life events), a group counts at most PER_GROUP times, and DISTRESS_POINTS
@@ -131,6 +134,38 @@ def _score_hit(hit: Hit, msg: MessageSignals) -> Finding | None:
                    group.name, tentative=tentative)
 
 
+def _as_backed(hit: Hit) -> Hit:
+    score = hit.group.backed_score or hit.group.score
+    return replace(hit, group=replace(hit.group, score=score, level=level_for_score(score)))
+
+
+def _backs(f: Finding) -> bool:
+    return f.active and f.kind in SUICIDE_KINDS and f.score >= 10 and not f.tentative
+
+
+def _resolve_vague(vague: list[tuple[Hit, Finding]], findings: list[Finding], hits: list[Hit]) -> list[Finding]:
+    """Vague wording ("it's already done", "did my research", "goodbye") counts in full (the group's
+    backed_score) when another suicide signal of the conversation backs it up: a clear statement of another
+    group, any named means, or vague wording of another group. Alone it keeps the group's own score (dropped
+    below low), marked so the counselor asks what it means."""
+    out: list[Finding] = []
+    means = [h for h in hits if h.group.kind == "means" and not h.negated and not h.general]
+    for hit, backed in vague:
+        own = hit.quote.lower()   # words inside the vague wording itself never back it up
+        other_means = [h for h in means if h.quote.lower() not in own]
+        others = [f for f in findings if _backs(f) and f.quote not in own] + [
+            f for h, f in vague if h.group.name != hit.group.name and _backs(f) and f.quote not in own]
+        if backed.score < 10 or (not backed.active and backed.kind != "attempt_past"):
+            out.append(replace(backed, score=min(backed.score, hit.group.score)))
+        elif other_means or others:
+            out.append(backed)
+            hits.append(hit)
+        elif hit.group.score >= 10:
+            out.append(replace(backed, score=min(backed.score, hit.group.score), active=False,
+                               reason=f'Text: "{_quote(hit.quote)}" ({hit.group.label}?: ask what it means)'))
+    return out
+
+
 def _distress_points(findings: list[Finding]) -> tuple[int, list[str]]:
     """Accumulated distress: per group, its weight times its distinct phrases (at most PER_GROUP); and the labels."""
     phrases: dict[str, list[str]] = {}
@@ -176,6 +211,8 @@ def _combinations(findings: list[Finding], hits: list[Hit], any_soon: str) -> li
     if desire and means_hits:
         combos.append(Finding(72, f'Thoughts + means: "{_quote(means_hits[0].quote)}"', kind="combo"))
     if desire and "farewell" in active:
+        if any_soon:
+            combos.append(Finding(93, f'Thoughts + farewell + "{_quote(any_soon)}" (imminent risk)', kind="combo"))
         combos.append(Finding(74, "Thoughts + farewell", kind="combo"))
     strong_means = [h for h in means_hits if h.group.alone]
     if not desire and "distress" in active and strong_means:
@@ -195,6 +232,7 @@ def combine(messages: Sequence[MessageSignals]) -> Urgency:
     """One urgency from the signals of all messages of a conversation (oldest first)."""
     findings: list[Finding] = []
     hits: list[Hit] = []
+    vague: list[tuple[Hit, Finding]] = []
     any_soon = ""
     for msg in messages:
         any_soon = any_soon or msg.soon
@@ -203,10 +241,16 @@ def combine(messages: Sequence[MessageSignals]) -> Urgency:
                 hits.append(hit)
                 if not hit.group.alone or hit.negated or hit.general:
                     continue
+            if hit.group.backed_score is not None:
+                backed = _score_hit(_as_backed(hit), msg)
+                if backed is not None:
+                    vague.append((hit, backed))
+                continue
             finding = _score_hit(hit, msg)
             if finding is not None:
                 findings.append(finding)
                 hits.append(hit)
+    findings.extend(_resolve_vague(vague, findings, hits))
     findings = _resolve_hyperbole(findings)
     findings.extend(_combinations(findings, hits, any_soon))
     if not findings:

@@ -27,7 +27,7 @@ def test_score_lines_outputs_one_line_per_input() -> None:
     out = [json.loads(line) for line in score_lines(lines)]
     assert len(out) == 8  # the blank line is skipped
     assert out[0] == {"id": 1, "level": "imminent", "score": out[0]["score"], "reasons": out[0]["reasons"],
-                      "needs": [], "abuse": {}}
+                      "needs": [], "model": "lexicon", "abuse": {}}
     assert out[1]["id"] is None and "invalid JSON" in out[1]["error"]
     assert out[2] == {"id": "b", "error": '"text" must be a string'}
     assert out[3]["level"] == "high" and out[3]["reasons"] == ["Screener: plan (item 5)"]
@@ -35,7 +35,7 @@ def test_score_lines_outputs_one_line_per_input() -> None:
     assert "error" in out[5]
     assert out[6]["level"] == "none"
     assert out[7]["level"] == "low"
-    assert set(out[0]) == {"id", "level", "score", "reasons", "needs", "abuse"}
+    assert set(out[0]) == {"id", "level", "score", "reasons", "needs", "model", "abuse"}
 
 
 def test_same_scoring_as_live_first_message() -> None:
