@@ -76,6 +76,13 @@ class Settings:
     waiting_notice_seconds: int = 600  # "still here" text to a waiting texter, at most this often
     idle_close_seconds: int = 3600  # an active conversation silent this long is closed (waiting ones never)
     session_hours: int = 12
+    # Feedback and experiments (issue 12)
+    survey_enabled: bool = True  # texter survey after a conversation with a counselor closes
+    survey_delay_seconds: int = 1800  # how long after the close the survey is sent
+    survey_reply_hours: int = 24  # answers are taken this long after it was sent; later texts start a conversation
+    survey_second_question: bool = True  # ask "less alone than when you started?" after the 1-5 answer
+    log_format: str = "text"  # text | json (structured, no message bodies, no numbers)
+    experiments_file: Path = ROOT / "data" / "experiments.yml"
 
     @property
     def local_sms(self) -> bool:
@@ -121,6 +128,12 @@ class Settings:
             waiting_notice_seconds=_int("WAITING_NOTICE_SECONDS", 600),
             idle_close_seconds=_int("IDLE_CLOSE_SECONDS", 3600),
             session_hours=_int("SESSION_HOURS", 12),
+            survey_enabled=_env("SURVEY_ENABLED", "true").lower() not in ("0", "false", "no", "off"),
+            survey_delay_seconds=_int("SURVEY_DELAY_SECONDS", 1800),
+            survey_reply_hours=_int("SURVEY_REPLY_HOURS", 24),
+            survey_second_question=_env("SURVEY_SECOND_QUESTION", "true").lower() not in ("0", "false", "no", "off"),
+            log_format=_env("LOG_FORMAT", "text").lower(),
+            experiments_file=Path(_env("EXPERIMENTS_FILE", str(ROOT / "data" / "experiments.yml"))),
         )
 
     @property
