@@ -52,6 +52,7 @@ async def conversation(
     referrals: list[dict[str, Any]] | None = None,
     variant: tuple[str, str] | None = None,
     conv_id: str | None = None,
+    bot_text: str | None = None,
 ) -> str:
     """One conversation; ``first_reply`` adds the counselor's first text at that time."""
     cid = conv_id or "c_" + secrets.token_hex(8)
@@ -73,6 +74,9 @@ async def conversation(
         if first_reply is not None:
             s.add(Message(texter_id=texter_id, conversation_id=cid, direction="out", author="counselor",
                           body="I'm here.", status="delivered", counselor_id=counselor_id, created_at=first_reply))
+        if bot_text is not None:
+            s.add(Message(texter_id=texter_id, conversation_id=cid, direction="out", author="bot", body=bot_text,
+                          status="delivered", created_at=created))
         if variant is not None:
             s.add(ExperimentAssignment(conversation_id=cid, experiment=variant[0], variant=variant[1],
                                        assigned_at=created))
@@ -83,9 +87,10 @@ async def survey(db: Database, conv_id: str, texter_id: int, *, score: int | Non
                  sent: datetime, status: str = "answered") -> None:
     async with db.transaction() as s:
         s.add(Survey(conversation_id=conv_id, texter_id=texter_id, status=status, sent_at=sent, score=score,
-                     second=second, answered_at=sent if score is not None else None))
+                     score_text=str(score) if score is not None else None, second=second,
+                     answered_at=sent if score is not None else None))
 
 
-def report(level: str, given: list[str] | None = None) -> dict[str, Any]:
+def report(level: str, given: list[str] | None = None, predicted: list[str] | None = None) -> dict[str, Any]:
     return {"confirmed": {"risk_level": level, "referrals_given": given or [], "issues": [], "outcome": "other"},
-            "predicted": {"risk_level": level, "referrals_given": []}, "changed": []}
+            "predicted": {"risk_level": level, "referrals_given": predicted or []}, "changed": []}
