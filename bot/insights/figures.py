@@ -434,14 +434,16 @@ def csv_rows(ins: Insights) -> list[tuple[str, str, str, Any]]:
     t = ins.triage
     out += [("triage", "all", "reviewed", t.reviewed), ("triage", "all", "agreement", _r(t.agreement, 4))]
     for ls in t.by_level:
-        out += [("triage", ls.level, "precision", _r(ls.precision, 4)), ("triage", ls.level, "recall", _r(ls.recall, 4))]
+        out += [("triage", ls.level, "precision", _r(ls.precision, 4)),
+                ("triage", ls.level, "recall", _r(ls.recall, 4))]
     s = ins.surveys
     out += [("survey", "all", "sent", s.sent), ("survey", "all", "answered", s.answered),
             ("survey", "all", "crisis_replies", s.crisis), ("survey", "all", "mean_score", _r(s.mean, 3)),
             ("survey", "all", "helped_share", _r(s.helped_share, 4))]
     out += [("survey", f"score_{k}", "count", v) for k, v in s.scores.items()]
     for c in ins.load.counselors:
-        out += [("counselor", c.name, "conversations", c.conversations), ("counselor", c.name, "minutes", _r(c.minutes))]
+        out += [("counselor", c.name, "conversations", c.conversations),
+                ("counselor", c.name, "minutes", _r(c.minutes))]
     for level, (n, med, p90) in ins.load.time_by_level.items():
         out += [("counselor_time", level, "conversations", n), ("counselor_time", level, "median_seconds", _r(med)),
                 ("counselor_time", level, "p90_seconds", _r(p90))]
