@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -110,6 +109,12 @@ def _block(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(work())
 
 
+def _experiments(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.experiments.cli import run
+
+    return run(settings, args)
+
+
 COMMANDS = {
     "run": (_run, "prepare everything and start actions, Rasa and the gateway (what `make run` does)"),
     "serve": (_serve, "run the gateway only"),
@@ -121,6 +126,7 @@ COMMANDS = {
     "block": (_block, "block a number (abuse): it gets one notice, then nothing"),
     "unblock": (_block, "unblock a number"),
     "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
+    "experiments": (_experiments, "intake experiments: `report` (effects, CIs, verdict at the horizon) or `check`"),
 }
 
 
@@ -139,15 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("block", "unblock"):
             p.add_argument("phone", help="the number, as +15551234567")
             p.add_argument("--reason", help="why (kept, shown to staff)")
+        if name == "experiments":
+            from bot.experiments.cli import add_arguments
+
+            add_arguments(p)
         if name == "endpoints":
             p.add_argument("--out", default="var/endpoints.yml")
             p.add_argument("--action-url")
     _register_extra(sub)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(settings, args) or 0)
