@@ -3,7 +3,7 @@
 JSON records carry time, level, logger, message and the structured extras a caller passes (``extra={...}``),
 never a message body or a phone number: anything that looks like a phone number is replaced by ``[number]``
 (the code logs conversation ids, never numbers or texts, at INFO and above), and an exception is written as its
-type and stack without its message (an exception's message may quote input).
+type and stack frames (file, line, function) without its message or source lines (an exception's message may quote input).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
             out["exc_type"] = record.exc_info[0].__name__
-            out["stack"] = redact("".join(traceback.format_tb(record.exc_info[2])))
+            out["stack"] = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(record.exc_info[2])]
         return json.dumps(out, ensure_ascii=False)
 
 
