@@ -2,8 +2,8 @@
 
 JSON records carry time, level, logger, message and the structured extras a caller passes (``extra={...}``),
 never a message body or a phone number: anything that looks like a phone number is replaced by ``[number]``
-(the code logs conversation ids, never numbers or texts, at INFO and above), and an exception is written as its
-type and stack frames (file, line, function) without its message or source lines (an exception's message may quote input).
+(the code logs conversation ids, never numbers or texts, at INFO and above), and an exception is written as its type
+and stack frames (file, line, function), without its message or source lines (a message may quote input).
 """
 
 from __future__ import annotations
