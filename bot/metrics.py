@@ -6,8 +6,9 @@ level are read from the store when Prometheus scrapes. No label ever holds a pho
 conversation id.
 
 Where each is incremented (see README "Operational metrics"):
-- ``webhook(kind, outcome, seconds)``: the Twilio webhook handlers, once per request, after answering
-  (kind sms | status; outcome stored | duplicate | rejected | error).
+- ``webhook(kind, outcome, seconds)``: the Twilio webhook handlers through ``@timed_webhook(kind)`` (bot/sms/
+  webhook.py), once per request (kind sms | status; outcome stored | duplicate | rejected | error).
+- ``send_failed(error_code)`` also from the status callback, for a text Twilio reports failed / undelivered.
 - ``turn(path, seconds)``: the router, once per texter turn (path rasa | fail_open | imminent | counselor |
   survey | ignored), from the turn's first text leased to its transaction committed.
 - ``fail_open(cause)``: the router's fail-open path (cause: the RasaUnavailable kind, e.g. timeout, http, empty).
@@ -20,8 +21,10 @@ Where each is incremented (see README "Operational metrics"):
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import web
@@ -42,6 +45,7 @@ from bot.store.db import Database
 from bot.store.models import Conversation, utcnow
 
 LEVELS = ("none", "low", "moderate", "high", "imminent")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -70,6 +74,30 @@ ACTIVE = Gauge("crisis_active_conversations", "Conversations with a counselor no
 def webhook(kind: str, outcome: str, seconds: float) -> None:
     WEBHOOKS.labels(kind, outcome).inc()
     WEBHOOK_SECONDS.labels(kind).observe(seconds)
+
+
+def timed_webhook(kind: str) -> Callable[[Handler], Handler]:
+    """Wrap a webhook handler: count its answer by outcome and time it. A handler may set
+    ``request["webhook_outcome"]`` (e.g. "duplicate"); otherwise 2xx = stored, 4xx = rejected, else error."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def timed(request: web.Request) -> web.StreamResponse:
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                response = await handler(request)
+                outcome = request.get("webhook_outcome", "stored")
+                return response
+            except web.HTTPException as exc:
+                outcome = "rejected" if 400 <= exc.status < 500 else "error"
+                raise
+            finally:
+                webhook(kind, outcome, time.perf_counter() - started)
+
+        return timed
+
+    return wrap
 
 
 def turn(path: str, seconds: float) -> None:

@@ -8,6 +8,7 @@ plain response carries; weights are positive; metrics are known; the first varia
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from typing import Any
 import yaml
 
 from bot.settings import ROOT
+
+log = logging.getLogger(__name__)
 
 METRICS = ("completion", "time_to_handoff", "survey_score", "agreement")
 PROPORTION_METRICS = ("completion", "agreement")
@@ -186,9 +189,19 @@ def _cached(path: str, mtime: float) -> tuple[Experiment, ...]:
 
 
 def current(path: Path) -> tuple[Experiment, ...]:
-    """The experiments file as it is now (re-read when it changes)."""
+    """The experiments file as it is now (re-read when it changes). An invalid file runs no experiment at all
+    (logged once per version of the file): the intake then uses its plain responses, never a half-checked one."""
     try:
         mtime = path.stat().st_mtime
     except OSError:
         return ()
-    return _cached(str(path), mtime)
+    try:
+        return _cached(str(path), mtime)
+    except (ExperimentError, yaml.YAMLError) as exc:
+        if _reported.get(str(path)) != mtime:
+            _reported[str(path)] = mtime
+            log.error("experiments file %s is not valid, no experiment runs: %s", path, exc)
+        return ()
+
+
+_reported: dict[str, float] = {}

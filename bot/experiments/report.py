@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.experiments.assign import stopped_variants
@@ -23,9 +23,25 @@ from bot.store.db import Database
 from bot.store.models import Conversation, ExperimentAssignment, ExperimentLook, Survey
 
 
+def _settled(exp: Experiment, now: datetime):  # type: ignore[no-untyped-def]
+    settle = now - timedelta(minutes=exp.settle_minutes)
+    return or_(Conversation.state != "intake", and_(Conversation.created_at <= settle))
+
+
+async def settled_counts(db: Database, exp: Experiment, now: datetime) -> dict[str, int]:
+    """Settled conversations per variant (one cheap query: the periodic guard-rail check starts with it)."""
+    async with db.session() as s:
+        rows = await s.execute(
+            select(ExperimentAssignment.variant, func.count())
+            .join(Conversation, Conversation.id == ExperimentAssignment.conversation_id)
+            .where(ExperimentAssignment.experiment == exp.name, _settled(exp, now))
+            .group_by(ExperimentAssignment.variant)
+        )
+        return {variant: int(n) for variant, n in rows}
+
+
 async def units_for(db: Database, exp: Experiment, now: datetime) -> list[Unit]:
     """Every settled conversation of the experiment, in assignment order, with its outcomes."""
-    settle = now - timedelta(minutes=exp.settle_minutes)
     async with db.session() as s:
         rows = list(await s.execute(
             select(ExperimentAssignment.variant, Conversation.id, Conversation.state, Conversation.created_at,
@@ -33,8 +49,7 @@ async def units_for(db: Database, exp: Experiment, now: datetime) -> list[Unit]:
                    Conversation.context, Conversation.report, Conversation.urgency_level, Survey.score)
             .join(Conversation, Conversation.id == ExperimentAssignment.conversation_id)
             .outerjoin(Survey, Survey.conversation_id == Conversation.id)
-            .where(ExperimentAssignment.experiment == exp.name,
-                   or_(Conversation.state != "intake", and_(Conversation.created_at <= settle)))
+            .where(ExperimentAssignment.experiment == exp.name, _settled(exp, now))
             .order_by(ExperimentAssignment.assigned_at, ExperimentAssignment.conversation_id)
         ))
     last_bot = await _last_bot_texts(db, [r.id for r in rows if not r.handoff_reason and not r.intake_complete])
@@ -68,14 +83,15 @@ async def check_guardrails(db: Database, experiments: Sequence[Experiment], now:
             done = set(await s.scalars(select(ExperimentLook.look).where(ExperimentLook.experiment == exp.name)))
             stopped = await stopped_variants(s, exp.name)
         units: list[Unit] | None = None
+        counts: dict[str, int] | None = None
         for look, size in enumerate(look_sizes(exp), start=1):
             if look in done:
                 continue
-            units = units if units is not None else await units_for(db, exp, now)
             live = [v.name for v in exp.variants if v.name not in stopped]
-            counts = {name: sum(1 for u in units if u.variant == name) for name in live}
-            if len(live) < 2 or any(n < size for n in counts.values()):
+            counts = counts if counts is not None else await settled_counts(db, exp, now)
+            if len(live) < 2 or any(counts.get(name, 0) < size for name in live):
                 break  # the looks come in order: a later one cannot be reached before this one
+            units = units if units is not None else await units_for(db, exp, now)
             stop, result = guardrail_decision(exp, units, size, live)
             try:
                 async with db.transaction() as s:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import metrics
 from bot.gateway.service import GATEWAY, Gateway
 from bot.settings import Settings
 from bot.sms import webhook
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, with_console: bool = True) -
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics.handler(lambda request: request.app[GATEWAY].db))
     app.router.add_post("/twilio/sms", webhook.inbound_sms)
     app.router.add_post("/twilio/status", webhook.status_callback)
     if with_console:

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot import metrics
 from bot.gateway.service import GATEWAY
 from bot.sms.inbox import InboundText
 from bot.sms.outbox import record_status
@@ -32,6 +33,7 @@ async def _signed_form(request: web.Request) -> dict[str, str]:
     return form
 
 
+@metrics.timed_webhook("sms")
 async def inbound_sms(request: web.Request) -> web.Response:
     """Store the text, answer Twilio at once with empty TwiML; the text is handled after the answer."""
     form = await _signed_form(request)
@@ -42,6 +44,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     received = await gw.db.urgent(lambda: gw.inbox.receive(text))
     if received.duplicate:
+        request["webhook_outcome"] = "duplicate"
         log.info("duplicate MessageSid for message %s: acknowledged, not processed again", received.message_id)
     else:
         gw.wake_inbox.set()
@@ -49,6 +52,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
     return _twiml()
 
 
+@metrics.timed_webhook("status")
 async def status_callback(request: web.Request) -> web.Response:
     """Record delivered / failed / undelivered for an outbound text."""
     form = await _signed_form(request)
@@ -62,6 +66,8 @@ async def status_callback(request: web.Request) -> web.Response:
         code = None
     gw = request.app[GATEWAY]
     msg = await gw.db.urgent(lambda: record_status(gw.db, sid, status, code))
+    if status in ("failed", "undelivered"):
+        metrics.send_failed(code)
     if msg is not None and msg.conversation_id:
         await gw.hub.publish(
             {

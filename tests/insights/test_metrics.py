@@ -102,3 +102,25 @@ def test_json_logs_have_no_numbers_or_exception_messages() -> None:
     assert first["phone"] == "[number]" and first["logger"] == "test.jsonlogs"
     assert second["exc_type"] == "ValueError" and "555-123-4567" not in json.dumps(second)
     assert "texter wrote" not in json.dumps(second)
+
+
+async def test_the_gateway_serves_metrics_and_counts_its_webhooks(gateway_without_rasa) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.stack import Texter
+
+    gw = gateway_without_rasa
+    phone = Texter(gw.url, gw.settings.twilio_auth_token, "+15555550142", gw.settings.public_base_url)
+    before = samples(metrics.exposition().decode())
+    form = phone.form("hello, is anyone there")
+    assert await phone.post(form) == 200
+    assert await phone.post(form) == 200  # Twilio's retry: same MessageSid
+    assert await phone.post(form, signature="forged") == 403
+    async with aiohttp.ClientSession() as http, http.get(gw.url + "/metrics") as resp:
+        assert resp.status == 200
+        got = samples(await resp.text())
+
+    def delta(outcome: str) -> float:
+        key = ("crisis_webhook_acks_total", (("kind", "sms"), ("outcome", outcome)))
+        return got.get(key, 0.0) - before.get(key, 0.0)
+
+    assert (delta("stored"), delta("duplicate"), delta("rejected")) == (1, 1, 1)
+    assert "+15555550142" not in await resp.text()
