@@ -155,6 +155,10 @@ class RateCounter(Base):
 # --- Feedback and experiments (issue 12) ------------------------------------------------------------------------
 
 
+# The survey job looks for recent closes on every run.
+Index("ix_conversations_closed", Conversation.state, Conversation.closed_at)
+
+
 class Survey(Base):
     """The texter survey after one closed conversation (owner: bot.feedback.survey): sent once, answers kept.
 

@@ -14,6 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_conversations_closed", "conversations", ["state", "closed_at"])
     op.create_table(
         "surveys",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -61,3 +62,4 @@ def downgrade() -> None:
     op.drop_table("experiment_assignments")
     op.drop_index("ix_surveys_texter_id", table_name="surveys")
     op.drop_table("surveys")
+    op.drop_index("ix_conversations_closed", table_name="conversations")
