@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -150,6 +149,10 @@ def _abuse(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(work())
+def _experiments(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.experiments.cli import run
+
+    return run(settings, args)
 
 
 COMMANDS = {
@@ -164,6 +167,7 @@ COMMANDS = {
     "unblock": (_block, "unblock a number"),
     "blocked": (_block, "list blocked numbers (by keyed-hash reference)"),
     "abuse": (_abuse, "abuse figures (flags, reviews, blocks, precision) and the review queue, without numbers"),
+    "experiments": (_experiments, "intake experiments: `report` (effects, CIs, verdict at the horizon) or `check`"),
 }
 
 
@@ -187,15 +191,19 @@ def main(argv: list[str] | None = None) -> int:
         if name == "block":
             p.add_argument("--for", dest="duration", default="permanent", choices=["24h", "30d", "permanent"],
                            help="how long (default: permanent); time-limited blocks expire on their own")
+        if name == "experiments":
+            from bot.experiments.cli import add_arguments
+
+            add_arguments(p)
         if name == "endpoints":
             p.add_argument("--out", default="var/endpoints.yml")
             p.add_argument("--action-url")
     _register_extra(sub)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from bot.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     handler = getattr(args, "handler", None)
     if handler is not None:
         return int(handler(settings, args) or 0)

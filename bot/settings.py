@@ -96,6 +96,14 @@ class Settings:
     retention_days: int = 0  # conversations closed longer ago lose their texts and labels (0 = keep)
     model_poll_seconds: float = 5.0  # how often every process looks for a newly promoted triage model
 
+    # Feedback and experiments (issue 12)
+    survey_enabled: bool = True  # texter survey after a conversation with a counselor closes
+    survey_delay_seconds: int = 1800  # how long after the close the survey is sent
+    survey_reply_hours: int = 24  # answers are taken this long after it was sent; later texts start a conversation
+    survey_second_question: bool = True  # ask "less alone than when you started?" after the 1-5 answer
+    log_format: str = "text"  # text | json (structured, no message bodies, no numbers)
+    experiments_file: Path = ROOT / "data" / "experiments.yml"
+
     def __post_init__(self) -> None:
         if not self.action_url:
             object.__setattr__(self, "action_url", f"http://127.0.0.1:{self.action_port}")
@@ -150,6 +158,12 @@ class Settings:
             abuse_auto_block_for=_env("ABUSE_AUTO_BLOCK_FOR", "24h"),
             retention_days=_int("RETENTION_DAYS", 0),
             model_poll_seconds=_float("MODEL_POLL_SECONDS", 5.0),
+            survey_enabled=_env("SURVEY_ENABLED", "true").lower() not in ("0", "false", "no", "off"),
+            survey_delay_seconds=_int("SURVEY_DELAY_SECONDS", 1800),
+            survey_reply_hours=_int("SURVEY_REPLY_HOURS", 24),
+            survey_second_question=_env("SURVEY_SECOND_QUESTION", "true").lower() not in ("0", "false", "no", "off"),
+            log_format=_env("LOG_FORMAT", "text").lower(),
+            experiments_file=Path(_env("EXPERIMENTS_FILE", str(ROOT / "data" / "experiments.yml"))),
         )
 
     @property

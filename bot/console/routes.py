@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import abuse, handlers
+from bot.console import abuse, handlers, insights_pages
 from bot.console.guard import PREFIX, guard
 from bot.console.live import LIVE, LiveRegistry, websocket
 from bot.console.render import STATIC
@@ -42,6 +42,9 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/reviews/{{conv_id}}", handlers.review_page)
     r.add_post(f"{PREFIX}/reviews/{{conv_id}}", handlers.save_review)
     r.add_post(f"{PREFIX}/reviews/{{conv_id}}/settle", handlers.settle)
+    r.add_get(f"{PREFIX}/insights", insights_pages.insights)
+    r.add_get(f"{PREFIX}/insights.csv", insights_pages.insights_csv)
+    r.add_get(f"{PREFIX}/experiments", insights_pages.experiments)
     r.add_get(f"{PREFIX}/admin/users", handlers.users_page)
     r.add_post(f"{PREFIX}/admin/users", handlers.create_user)
     r.add_post(f"{PREFIX}/admin/users/{{user_id:\\d+}}/active", handlers.set_user_active)

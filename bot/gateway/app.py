@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from aiohttp import web
 from sqlalchemy import text
 
+from bot import metrics
 from bot.gateway import webhooks
 from bot.gateway.service import GATEWAY, Gateway
 from bot.services import Services
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, mounts: Sequence[Mount] = ()
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", metrics.handler(lambda request: request.app[GATEWAY].db))
     app.router.add_post("/twilio/sms", webhooks.inbound_sms)
     app.router.add_post("/twilio/status", webhooks.status_callback)
     for mount in mounts:

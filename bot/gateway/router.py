@@ -13,13 +13,17 @@ conversation through the queue; each emits its live event, published when the tr
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import language
+from bot import language, metrics
 from bot.abuse.turn import check_turn
+from bot.experiments import assign
+from bot.experiments import config as experiment_config
+from bot.feedback import survey
 from bot.gateway.rasa import RasaClient, RasaReply, RasaUnavailable
 from bot.handoff import queue
 from bot.handoff.context import HandoffContext, build_context, summarize
@@ -110,11 +114,27 @@ class Router:
 
     async def _turn(self, texter_id: int, turn: Turn, *, last: bool) -> bool:
         """One turn; True when it also gave the texter's lease back (``last``, and nothing new came)."""
+        started = time.monotonic()
+        path, released = await self._steps(texter_id, turn, last=last)
+        metrics.turn(path, time.monotonic() - started)
+        return released
+
+    async def _steps(self, texter_id: int, turn: Turn, *, last: bool) -> tuple[str, bool]:
+        """The turn's steps; returns which way it went (for the metrics) and whether the lease was given back."""
         async with self.db.transaction() as s:
+
+            async def end(path: str) -> tuple[str, bool]:
+                return path, last and await self.inbox.release_if_done(texter_id, s)
+
             texter = await s.get(Texter, texter_id)
             conv = await queue.current(s, texter_id)
-            if await self._keyword(s, texter, conv, turn) or await self._held_back(s, texter, conv, turn):
-                return last and await self.inbox.release_if_done(texter_id, s)
+            if await self._keyword(s, texter, conv, turn):
+                return await end("keyword")
+            if await self._held_back(s, texter, conv, turn):
+                return await end("ignored")
+            if conv is None and await self._survey_answer(s, texter_id, turn):
+                return await end("survey")
+            new = conv is None
             if conv is None:
                 conv = await queue.open_intake(s, texter_id, language=language.detect(turn.text))
             elif turn.text:
@@ -123,11 +143,15 @@ class Router:
             conv.last_inbound_at = utcnow()
             if conv.state != INTAKE:
                 await self._to_counselor(s, texter, conv, turn)
-                return last and await self.inbox.release_if_done(texter_id, s)
-            if await self._ends_intake(s, texter, conv, turn) or await self._nothing_to_read(s, texter, conv, turn):
-                return last and await self.inbox.release_if_done(texter_id, s)
-            conv_id, lang = conv.id, conv.language
-        reply = await self._ask_rasa(conv_id, lang, turn)
+                return await end("counselor")
+            if await self._ends_intake(s, texter, conv, turn):
+                return await end("imminent")
+            if await self._nothing_to_read(s, texter, conv, turn):
+                return await end("nothing_to_read")
+            metadata = {"message_ids": turn.ids, "language": conv.language,
+                        **await self._variants(s, conv.id, new=new)}
+            conv_id = conv.id
+        reply = await self._ask_rasa(conv_id, turn, metadata)
         async with self.db.transaction() as s:
             texter = await s.get(Texter, texter_id)
             conv = await s.get(Conversation, conv_id)
@@ -136,7 +160,8 @@ class Router:
             else:
                 await self._answer(s, texter, conv, reply)
             await Inbox.done(s, turn.ids, conv_id)
-            return last and await self.inbox.release_if_done(texter_id, s)
+            return "rasa" if reply is not None else "fail_open", last and await self.inbox.release_if_done(
+                texter_id, s)
 
     # ---- the steps -------------------------------------------------------------------------------------------
     async def _keyword(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
@@ -211,6 +236,8 @@ class Router:
             ctx.summary = summarize(ctx)
         await self._reply(s, texter, conv, replies.text("imminent", conv.language))
         await self._handoff(s, texter, conv, ctx, tell_position=False)
+        if ctx.urgency.level == "imminent":
+            metrics.imminent_fast_path()
         if turn.restricted:
             self._alert_restricted(s, conv, turn.restricted)
         await Inbox.done(s, turn.ids, conv.id)
@@ -224,7 +251,26 @@ class Router:
         await Inbox.done(s, turn.ids, conv.id)
         return True
 
-    async def _ask_rasa(self, conv_id: str, language: str, turn: Turn) -> RasaReply | None:
+    async def _survey_answer(self, s: AsyncSession, texter_id: int, turn: Turn) -> bool:
+        """A text from a texter with no open conversation may answer the survey sent after their last one; a
+        text that says they are in crisis again is never filed as feedback (it starts a conversation)."""
+        if not turn.text or not self.settings.survey_enabled:
+            return False
+        outcome = await survey.take_reply(s, texter_id, turn.text, utcnow(), settings=self.settings)
+        if outcome.kind != "filed":
+            return False
+        await Inbox.done(s, turn.ids, outcome.conversation_id)
+        return True
+
+    async def _variants(self, s: AsyncSession, conv_id: str, *, new: bool) -> dict:
+        """The conversation's intake-experiment variants, for Rasa's conditional responses (assigned on its first
+        turn, from its id)."""
+        experiments = experiment_config.current(self.settings.experiments_file)
+        if not experiments:
+            return {}
+        return assign.rasa_metadata(await assign.assignments_for(s, conv_id, experiments, new=new))
+
+    async def _ask_rasa(self, conv_id: str, turn: Turn, metadata: dict) -> RasaReply | None:
         """Rasa's reply, None when it failed (fail open). Delivery into Rasa is exactly once: texts a stopped
         worker had begun are first looked up in Rasa's tracker, and Rasa's reply then is taken from there."""
         try:
@@ -234,11 +280,10 @@ class Router:
                     log.info("conversation %s: Rasa had this turn already; its reply is taken from the tracker",
                              conv_id)
                     return earlier if earlier.texts or earlier.handoff else None
-            return await self.rasa.turn(
-                conv_id, for_rasa(turn.text), {"message_ids": turn.ids, "language": language}
-            )
+            return await self.rasa.turn(conv_id, for_rasa(turn.text), metadata)
         except RasaUnavailable as exc:
             log.warning("conversation %s: Rasa unavailable (%s), failing open to the queue", conv_id, exc)
+            metrics.fail_open(type(exc.__cause__).__name__ if exc.__cause__ else "rasa_error")
             return None
 
     async def _answer(self, s: AsyncSession, texter: Texter, conv: Conversation, reply: RasaReply) -> None:

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from bot import metrics
 from bot.gateway.service import GATEWAY
 from bot.sms.inbox import InboundText
 
@@ -31,6 +32,7 @@ async def _signed_form(request: web.Request) -> dict[str, str]:
     return form
 
 
+@metrics.timed_webhook("sms")
 async def inbound_sms(request: web.Request) -> web.Response:
     """Store the text, answer Twilio at once with empty TwiML; the text is handled after the answer."""
     form = await _signed_form(request)
@@ -40,10 +42,12 @@ async def inbound_sms(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=str(exc)) from None
     received = await request.app[GATEWAY].receive(text)
     if received.duplicate:
+        request["webhook_outcome"] = "duplicate"
         log.info("duplicate MessageSid for message %s: acknowledged, not processed again", received.message_id)
     return _twiml()
 
 
+@metrics.timed_webhook("status")
 async def status_callback(request: web.Request) -> web.Response:
     """Record delivered / failed / undelivered for an outbound text."""
     form = await _signed_form(request)
@@ -57,4 +61,6 @@ async def status_callback(request: web.Request) -> web.Response:
         code = None
     gw = request.app[GATEWAY]
     await gw.db.urgent(lambda: gw.outbox.record_status(sid, status, code))
+    if status in ("failed", "undelivered"):
+        metrics.send_failed(code)
     return _twiml()

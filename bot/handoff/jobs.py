@@ -26,6 +26,9 @@ import aiohttp
 from sqlalchemy import and_, func, or_, select
 
 from bot.abuse.behaviour import forget_old as forget_old_texts
+from bot.experiments import config as experiment_config
+from bot.experiments.report import check_guardrails
+from bot.feedback import survey
 from bot.handoff import queue
 from bot.handoff.queue import AgingRule, rank
 from bot.services import Services
@@ -163,7 +166,7 @@ async def close_silent(db: Database, settings: Settings, now: datetime) -> list[
         if last > cutoff:
             continue
         async with db.transaction() as s:
-            if await queue.close_if_idle(s, r.id, cutoff) is None:
+            if await queue.close_if_idle(s, r.id, cutoff, now) is None:
                 continue
             if not r.opted_out:
                 await outbox.enqueue(
@@ -200,6 +203,9 @@ async def run_once(services: Services, now: datetime | None = None) -> JobReport
     )
     async with services.db.transaction() as s:
         await forget_old_texts(s, now)  # the abuse checks' text hashes outlive their window by one run at most
+    if settings.survey_enabled:
+        await survey.send_due(services.db, settings, now)
+    await check_guardrails(services.db, experiment_config.current(settings.experiments_file), now)
     if report.alerts and settings.alert_webhook_url:
         http = services.http or aiohttp.ClientSession()
         try:

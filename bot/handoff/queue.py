@@ -342,13 +342,14 @@ async def close(
     *,
     by_user_id: int | None = None,
     report: dict | None = None,
+    now: datetime | None = None,
 ) -> bool:
     """Close ``conv`` (or file the report of one already closed) inside the caller's transaction; True when this
     call closed it. The one way a conversation ends, whatever the reason."""
     was_open = conv.state != ConversationState.CLOSED.value
     if was_open:
         conv.state = ConversationState.CLOSED.value
-        conv.closed_at = utcnow()
+        conv.closed_at = now or utcnow()
         conv.closed_reason = reason.value
     if report is not None:
         conv.report = report
@@ -384,7 +385,9 @@ async def close_by_counselor(
         return conv
 
 
-async def close_if_idle(session: AsyncSession, conv_id: str, cutoff: datetime) -> Conversation | None:
+async def close_if_idle(
+    session: AsyncSession, conv_id: str, cutoff: datetime, now: datetime | None = None
+) -> Conversation | None:
     """Close an active conversation nobody has written in since ``cutoff`` (a compare-and-set: several gateways
     run the jobs). None when it is no longer active."""
     query = select(Conversation).where(Conversation.id == conv_id, Conversation.state == ConversationState.ACTIVE.value)
@@ -393,7 +396,7 @@ async def close_if_idle(session: AsyncSession, conv_id: str, cutoff: datetime) -
     conv = await session.scalar(query)
     if conv is None or (conv.last_inbound_at is not None and conv.last_inbound_at > cutoff):
         return None
-    await close(session, conv, CloseReason.IDLE)
+    await close(session, conv, CloseReason.IDLE, now=now)
     return conv
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
+from bot import metrics
 from bot.handoff.live import Delivery, MessageAdded, OptedOut, emit
 from bot.privacy import Privacy
 from bot.sms.dispatch import Dispatcher
@@ -341,6 +342,7 @@ class Outbox:
             await self._finish(msg, S.FAILED, error_code=error_code)
             return
         log.info("outbound %s: will retry (%s, attempt %s)", msg.id, status.value, msg.attempts)
+        metrics.send_failed(error_code)
         async with self.db.transaction() as s:
             await s.execute(
                 update(Message)
@@ -366,6 +368,7 @@ class Outbox:
                 emit(s, Delivery(msg.conversation_id, msg.id, status.value, error_code))
         if status is S.FAILED:
             log.warning("outbound %s failed (error %s)", msg.id, error_code)
+            metrics.send_failed(error_code)
 
     async def _opted_out(self, msg: Message) -> None:
         """Twilio said 21610 (the number texted STOP to the carrier): the same hold as our own STOP."""

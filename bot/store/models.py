@@ -200,18 +200,72 @@ class RateCounter(Base):
     count = Column(Integer, nullable=False, default=0)
 
 
+# --- Feedback and experiments (issue 12) ------------------------------------------------------------------------
+
+
+# The survey job looks for recent closes on every run.
+Index("ix_conversations_closed", Conversation.state, Conversation.closed_at)
+
+
+class Survey(Base):
+    """The texter survey after one closed conversation (owner: bot.feedback.survey): sent once, answers kept.
+
+    status: sent (awaiting the 1-5 answer) -> asked_second (awaiting the second answer) -> answered, or
+    expired (no answer in time) / crisis (the reply said the texter needs help again: never filed as feedback).
+    """
+
+    __tablename__ = "surveys"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(40), ForeignKey("conversations.id"), nullable=False, unique=True)
+    texter_id = Column(Integer, ForeignKey("texters.id"), nullable=False, index=True)
+    status = Column(String(16), nullable=False, default="sent")
+    sent_at = Column(DateTime, nullable=False, default=utcnow)
+    score = Column(Integer)  # 1-5: did the conversation help
+    score_text = Column(Text)  # the texter's own words for the first answer
+    second = Column(String(16))  # yes | no | unsure (less alone than at the start), when read
+    second_text = Column(Text)
+    answered_at = Column(DateTime)
+
+
+class ExperimentAssignment(Base):
+    """Which variant of an intake experiment one conversation got (owner: bot.experiments.assign)."""
+
+    __tablename__ = "experiment_assignments"
+    conversation_id = Column(String(40), ForeignKey("conversations.id"), primary_key=True)
+    experiment = Column(String(64), primary_key=True)
+    variant = Column(String(64), nullable=False)
+    assigned_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_experiment_assignments_exp", "experiment", "variant", "assigned_at"),)
+
+
+class ExperimentLook(Base):
+    """One planned guard-rail look at an experiment, evaluated once (owner: bot.experiments.guardrail); a stopped
+    variant gets no new assignments."""
+
+    __tablename__ = "experiment_looks"
+    experiment = Column(String(64), primary_key=True)
+    look = Column(Integer, primary_key=True)
+    evaluated_at = Column(DateTime, nullable=False, default=utcnow)
+    stopped = Column(JSON, nullable=False, default=list)  # variant names stopped at this look
+    result = Column(JSON, nullable=False, default=dict)  # p-values per variant and metric
+
+
 __all__ = [
     "AuditEvent",
     "Base",
     "CloseReason",
     "Conversation",
     "ConversationState",
+    "ExperimentAssignment",
+    "ExperimentLook",
     "ImportedItem",
     "InboundStatus",
     "Label",
     "Message",
     "OutboundStatus",
     "RateCounter",
+    "Survey",
     "Texter",
     "TriageModel",
     "User",

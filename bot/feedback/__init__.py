@@ -1,0 +1,1 @@
+"""Texter feedback: the survey after a conversation closes (bot.feedback.survey)."""
