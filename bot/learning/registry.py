@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import metrics
 from bot.settings import Settings
 from bot.store.db import is_postgres, sync_url
 from bot.store.models import TriageModel, utcnow
@@ -125,7 +126,16 @@ class ModelWatcher:
         return cls(settings.database_url, settings.model_poll_seconds)
 
     def check(self) -> str:
-        """Look at the live version; load it when it changed. Returns the version now scoring ("lexicon")."""
+        """Look at the live version; load it when it changed. Returns the version now scoring ("lexicon"), which
+        the metrics report too."""
+        version = self._check()
+        if version == LEXICON:
+            metrics.set_triage_model(metrics.lexicon_version())
+        else:
+            metrics.set_triage_model(version, "learned")
+        return version
+
+    def _check(self) -> str:
         from bot.triage import live_model_version, use_model
 
         try:
