@@ -84,11 +84,12 @@ def direction(source: str, target: str, data: dict, do_tune: bool) -> LearnedMod
     print(f"  train on {source} ({len(train_texts)} texts, {int(train_y.sum())} suicidal) -> "
           f"measure on {target} ({len(test_texts)} texts, {int(test_y.sum())} suicidal)")
     params = tune(train_texts, train_y)[0] if do_tune else Params()
-    started = time.perf_counter()
+    started, cpu_start = time.perf_counter(), time.process_time()
     model, validation = fit_model(train_texts, train_y, groups=groups_of(train_texts), params=params)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_start
     points = ", ".join(f"{lv} p>={d['probability']:.3f}" for lv, d in validation["operating_points"].items())
-    print(f"    trained in {seconds:.1f} s (C={params.C:g}, lex_weight={params.lex_weight:g}); out-of-fold AUC on "
+    print(f"    trained in {seconds:.1f} s wall, {cpu:.1f} s CPU (C={params.C:g}, lex_weight={params.lex_weight:g}); "
+          f"out-of-fold AUC on "
           f"{source} {validation['auc']:.3f}; operating points {points}")
     levels = [None] * len(test_texts)
     lexicon, _ = score_texts(test_texts, None)

@@ -39,6 +39,9 @@ MIN_AUC_GAIN = 0.0
 
 @dataclass
 class Example:
+    """One labelled text. A conversation's texter texts are joined with `bot.triage.learned.join_texts` (one line
+    per message), the form `LearnedModel.probability` scores."""
+
     text: str                 # the texter's words (a conversation's texts joined, or one imported text)
     label: int                # 1 at risk, 0 not
     level: str | None = None  # a level name when the label gave one (LEVELS in bot/triage/levels.py)
