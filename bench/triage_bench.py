@@ -7,9 +7,10 @@ best recall at a false-alarm rate <= 0.10 read off the ROC curve of the target f
 not an operating point). Then scoring speed (texts per second on one core, lexicon alone and lexicon + model),
 training time (on the training file, and on 20,000 texts), and model size.
 
-Usage: python bench/triage_bench.py [--tune] [--quick]
+Usage: python bench/triage_bench.py [--tune] [--quick] [--cost]
 `--tune` picks the regularization and block weights by cross-validation on the TRAINING file only (out-of-fold
-AUC), never on the file measured. `--quick` skips the 20,000-text training. Files: ../shared/data/dev/
+AUC), never on the file measured. `--quick` skips the 20,000-text training; `--cost` measures only speed, size and
+training time. Files: ../shared/data/dev/
 suicidal_intention_tweets.csv (tweet,intention) and suicidal_tweets_handlabelled.csv (text,label); the bench
 skips with a message when they are absent.
 """
@@ -121,8 +122,11 @@ def main(argv: list[str]) -> int:
     do_tune = "--tune" in argv
     print("triage bench: cross-source, train on one development file, measure on the other (aggregates only)")
     models = {}
-    for source, target in (("intention", "handlabelled"), ("handlabelled", "intention")):
-        models[source] = direction(source, target, data, do_tune)
+    if "--cost" in argv:   # speed, size and training time only (no cross-source figures)
+        models["intention"] = fit_model(data["intention"][0], data["intention"][1])[0]
+    else:
+        for source, target in (("intention", "handlabelled"), ("handlabelled", "intention")):
+            models[source] = direction(source, target, data, do_tune)
     texts = data["handlabelled"][0]
     lex_wall, lex_cpu = speed(texts, None)
     model_wall, model_cpu = speed(texts, models["intention"])

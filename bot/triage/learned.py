@@ -151,11 +151,16 @@ class Featurizer:
     # ---- fitting (training only) ---------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> Featurizer:
         """Learn the IDF of both hashed blocks and the lexicon-signal vocabulary from training texts."""
-        self.word_idf = _idf(self.words.transform(texts))
-        self.char_idf = _idf(self.chars.transform(texts))
+        self.fit_transform(texts, lex)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """`fit`, then the feature rows of the same texts (each text is hashed once)."""
+        words, chars = self.words.transform(texts), self.chars.transform(texts)
+        self.word_idf, self.char_idf = _idf(words), _idf(chars)
         self.lex_vocab = sorted({name for names in lex for name in names})
         self._lex_index = {name: i for i, name in enumerate(self.lex_vocab)}
-        return self
+        return self._rows(words, chars, lex)
 
     # ---- transforming --------------------------------------------------------------------------------------
     def _block(self, counts: sp.csr_matrix, idf: np.ndarray | None, weight: float) -> sp.csr_matrix:
@@ -179,9 +184,11 @@ class Featurizer:
         return sp.csr_matrix((data, (rows, cols)), shape=(len(lex), max(len(self.lex_vocab), 0)))
 
     def transform(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        return self._rows(self.words.transform(texts), self.chars.transform(texts), lex)
+
+    def _rows(self, words: sp.spmatrix, chars: sp.spmatrix, lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
         p = self.params
-        blocks = [self._block(self.words.transform(texts), self.word_idf, p.word_weight),
-                  self._block(self.chars.transform(texts), self.char_idf, p.char_weight),
+        blocks = [self._block(words, self.word_idf, p.word_weight), self._block(chars, self.char_idf, p.char_weight),
                   self.lex_matrix(lex)]
         return sp.hstack(blocks, format="csr")
 
@@ -318,15 +325,17 @@ class LearnedModel:
             share = weight(index) / len(gram)
             for token in gram:
                 out[token] = out.get(token, 0.0) + share
-        for raw in dict.fromkeys(norm.split()):
-            padded = f" {raw} "
-            total = 0.0
-            for n in range(p.char_min, p.char_max + 1):
-                grams = [padded[i:i + n] for i in range(len(padded) - n + 1)] or [padded]
-                for gram in dict.fromkeys(grams):
-                    total += weight(n_word + abs(murmurhash3_32(gram, seed=0)) % n_char)
-            for token in word_tokens(raw) or [raw]:
-                out[token] = out.get(token, 0.0) + total / max(len(word_tokens(raw)), 1)
+        raws = list(dict.fromkeys(norm.split()))
+        if raws:
+            # each word's character n-grams (once each, as char_wb makes them), weighted by the text's values
+            grams = self.featurizer.chars.transform(raws).tocsr()
+            grams.data[:] = 1.0
+            chars = row[:, n_word:n_word + n_char].multiply(self.coef[n_word:n_word + n_char].reshape(1, -1))
+            totals = np.asarray((grams @ sp.csr_matrix(chars).T).todense()).ravel()
+            for raw, total in zip(raws, totals.tolist(), strict=True):
+                parts = word_tokens(raw) or [raw]
+                for token in parts:
+                    out[token] = out.get(token, 0.0) + total / len(parts)
         base = n_word + n_char
         for name in lex:
             index = self.featurizer._lex_index.get(name)

@@ -158,8 +158,8 @@ def fit_model(texts: Sequence[str], labels: Sequence[int], *, weights: Sequence[
     langs = list(languages) if languages is not None else ["en"] * len(y)
     started = time.perf_counter()
     lex = lexicon_features(list(texts), langs)
-    featurizer = Featurizer(params).fit(texts, lex)
-    X = featurizer.transform(texts, lex)
+    featurizer = Featurizer(params)
+    X = featurizer.fit_transform(texts, lex)
     balanced = _class_balanced(y, w)
     oof = np.zeros(len(y))
     for train_idx, test_idx in _folds(y, g, seed):
