@@ -153,8 +153,10 @@ def fit_model(texts: Sequence[str], labels: Sequence[int], *, weights: Sequence[
     params = params or Params()
     y = np.asarray(labels, dtype=np.int64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    g = np.asarray([str(x) or f"#{i}" for i, x in enumerate(groups)] if groups is not None
-                   else [f"#{i}" for i in range(len(y))])
+    names = [str(x) or f"#{i}" for i, x in enumerate(groups)] if groups is not None else []
+    codes: dict[str, int] = {}
+    # group names as small integers: a NumPy array of long strings would be as wide as the longest one
+    g = np.asarray([codes.setdefault(n, len(codes)) for n in names] if names else range(len(y)), dtype=np.int64)
     langs = list(languages) if languages is not None else ["en"] * len(y)
     started = time.perf_counter()
     lex = lexicon_features(list(texts), langs)
