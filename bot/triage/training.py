@@ -30,7 +30,7 @@ FAR_TARGETS: Mapping[str, float] = {"low": 0.30, "moderate": 0.10, "high": 0.02}
 #: The false-alarm rate at which held-out recall is compared (the issue's target).
 COMPARE_FAR = 0.10
 HELDOUT_FRACTION = 0.2
-FOLDS = 5
+FOLDS = 3
 #: Fewest held-out texts of each class for a verdict: below it a candidate is never promoted.
 MIN_HELDOUT_PER_CLASS = 10
 #: A candidate must beat the live scorer's held-out AUC by at least this much.
