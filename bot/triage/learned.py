@@ -37,6 +37,8 @@ FORMAT_VERSION = 1
 #: Levels the model itself can give; `imminent` stays with the hard cues (attempt in progress, plan + tonight) and
 #: the screener, which are floors the model can never lower.
 MODEL_LEVELS: tuple[str, ...] = ("none", "low", "moderate", "high")
+#: Weight of a character n-gram against a word n-gram when explanations rank words (see `_learn_words`).
+CHAR_SHARE = 6 ** -0.5
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -151,11 +153,16 @@ class Featurizer:
     # ---- fitting (training only) ---------------------------------------------------------------------------
     def fit(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> Featurizer:
         """Learn the IDF of both hashed blocks and the lexicon-signal vocabulary from training texts."""
-        self.word_idf = _idf(self.words.transform(texts))
-        self.char_idf = _idf(self.chars.transform(texts))
+        self.fit_transform(texts, lex)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """`fit`, then the feature rows of the same texts (each text is hashed once)."""
+        words, chars = self.words.transform(texts), self.chars.transform(texts)
+        self.word_idf, self.char_idf = _idf(words), _idf(chars)
         self.lex_vocab = sorted({name for names in lex for name in names})
         self._lex_index = {name: i for i, name in enumerate(self.lex_vocab)}
-        return self
+        return self._rows(words, chars, lex)
 
     # ---- transforming --------------------------------------------------------------------------------------
     def _block(self, counts: sp.csr_matrix, idf: np.ndarray | None, weight: float) -> sp.csr_matrix:
@@ -179,9 +186,11 @@ class Featurizer:
         return sp.csr_matrix((data, (rows, cols)), shape=(len(lex), max(len(self.lex_vocab), 0)))
 
     def transform(self, texts: Sequence[str], lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        return self._rows(self.words.transform(texts), self.chars.transform(texts), lex)
+
+    def _rows(self, words: sp.spmatrix, chars: sp.spmatrix, lex: Sequence[Sequence[str]]) -> sp.csr_matrix:
         p = self.params
-        blocks = [self._block(self.words.transform(texts), self.word_idf, p.word_weight),
-                  self._block(self.chars.transform(texts), self.char_idf, p.char_weight),
+        blocks = [self._block(words, self.word_idf, p.word_weight), self._block(chars, self.char_idf, p.char_weight),
                   self.lex_matrix(lex)]
         return sp.hstack(blocks, format="csr")
 
@@ -210,6 +219,7 @@ class LearnedModel:
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.params, self.word_idf, self.char_idf, self.lex_vocab)
+        self._word_weights: dict[str, float] = {}
         if self.coef.shape != (self.featurizer.n_features,):
             raise ModelError(f"model has {self.coef.shape} weights for {self.featurizer.n_features} features")
         previous = 0.0
@@ -251,14 +261,40 @@ class LearnedModel:
         if not texts:
             return []
         texts = [t if isinstance(t, str) else "" for t in texts]
-        matrix, lex = self._matrix(texts, languages, signals)
+        matrix, _ = self._matrix(texts, languages, signals)
         probabilities = self.calibrate(self.decision(matrix))
-        out: list[tuple[float, list[str]]] = []
-        for i, (text, p) in enumerate(zip(texts, probabilities, strict=True)):
-            words = self._top_words(self._contributions(text, matrix[i], lex[i]), k) if p >= self.thresholds["low"] \
-                else []
-            out.append((float(p), words))
+        explained = [i for i, p in enumerate(probabilities) if p >= self.thresholds["low"]]
+        tokens = {i: list(dict.fromkeys(word_tokens(normalize(texts[i])))) for i in explained}
+        self._learn_words({w for i in explained for w in tokens[i]})
+        out = [(float(p), []) for p in probabilities]
+        for i in explained:
+            out[i] = (out[i][0], self._top_words({w: self._word_weights[w] for w in tokens[i]}, k))
         return out
+
+    def word_weight(self, word: str) -> float:
+        """How much one word pushes a text towards risk: its own weight plus its character n-grams' (both
+        IDF-weighted). Explanations rank a text's words by it; cached per word."""
+        self._learn_words({word})
+        return self._word_weights[word]
+
+    def _learn_words(self, words: set[str]) -> None:
+        new = sorted(w for w in words if w not in self._word_weights)
+        if not new:
+            return
+        if len(self._word_weights) > 100_000:
+            self._word_weights.clear()
+        p = self.params
+        n_word, n_char = 2 ** p.word_bits, 2 ** p.char_bits
+        word_part = (self.coef[:n_word] * self.word_idf) * p.word_weight
+        char_part = (self.coef[n_word:n_word + n_char] * self.char_idf) * p.char_weight
+        unigrams = self.featurizer.words.transform(new).tocsr()
+        grams = self.featurizer.chars.transform(new).tocsr()
+        unigrams.data[:] = 1.0
+        grams.data[:] = 1.0
+        # both blocks are normalized per text; a text has about six times as many character n-grams as word
+        # n-grams, so one character n-gram counts about 1/sqrt(6) of one word n-gram (for ranking words only)
+        totals = unigrams @ word_part + (grams @ char_part) * CHAR_SHARE
+        self._word_weights.update(zip(new, totals.tolist(), strict=True))
 
     def probability(self, texts: Sequence[str], language: str = "en") -> float:
         """Calibrated P(at risk) of a conversation from its texter texts (oldest first), scored as one text."""
@@ -318,15 +354,17 @@ class LearnedModel:
             share = weight(index) / len(gram)
             for token in gram:
                 out[token] = out.get(token, 0.0) + share
-        for raw in dict.fromkeys(norm.split()):
-            padded = f" {raw} "
-            total = 0.0
-            for n in range(p.char_min, p.char_max + 1):
-                grams = [padded[i:i + n] for i in range(len(padded) - n + 1)] or [padded]
-                for gram in dict.fromkeys(grams):
-                    total += weight(n_word + abs(murmurhash3_32(gram, seed=0)) % n_char)
-            for token in word_tokens(raw) or [raw]:
-                out[token] = out.get(token, 0.0) + total / max(len(word_tokens(raw)), 1)
+        raws = list(dict.fromkeys(norm.split()))
+        if raws:
+            # each word's character n-grams (once each, as char_wb makes them), weighted by the text's values
+            grams = self.featurizer.chars.transform(raws).tocsr()
+            grams.data[:] = 1.0
+            chars = row[:, n_word:n_word + n_char].multiply(self.coef[n_word:n_word + n_char].reshape(1, -1))
+            totals = np.asarray((grams @ sp.csr_matrix(chars).T).todense()).ravel()
+            for raw, total in zip(raws, totals.tolist(), strict=True):
+                parts = word_tokens(raw) or [raw]
+                for token in parts:
+                    out[token] = out.get(token, 0.0) + total / len(parts)
         base = n_word + n_char
         for name in lex:
             index = self.featurizer._lex_index.get(name)
@@ -335,8 +373,10 @@ class LearnedModel:
         return out
 
     def explain(self, texts: Sequence[str], k: int = 3) -> list[str]:
-        """The (at most k) words of the texts that pushed the score towards risk the most, strongest first."""
-        return self._top_words(self.contributions(join_texts(texts)), k)
+        """The (at most k) words of the texts that push towards risk the most (`word_weight`), strongest first."""
+        words = list(dict.fromkeys(word_tokens(normalize(join_texts(texts)))))
+        self._learn_words(set(words))
+        return self._top_words({w: self._word_weights[w] for w in words}, k)
 
     @staticmethod
     def _top_words(contributions: Mapping[str, float], k: int) -> list[str]:

@@ -30,7 +30,7 @@ FAR_TARGETS: Mapping[str, float] = {"low": 0.30, "moderate": 0.10, "high": 0.02}
 #: The false-alarm rate at which held-out recall is compared (the issue's target).
 COMPARE_FAR = 0.10
 HELDOUT_FRACTION = 0.2
-FOLDS = 5
+FOLDS = 3
 #: Fewest held-out texts of each class for a verdict: below it a candidate is never promoted.
 MIN_HELDOUT_PER_CLASS = 10
 #: A candidate must beat the live scorer's held-out AUC by at least this much.
@@ -39,6 +39,9 @@ MIN_AUC_GAIN = 0.0
 
 @dataclass
 class Example:
+    """One labelled text. A conversation's texter texts are joined with `bot.triage.learned.join_texts` (one line
+    per message), the form `LearnedModel.probability` scores."""
+
     text: str                 # the texter's words (a conversation's texts joined, or one imported text)
     label: int                # 1 at risk, 0 not
     level: str | None = None  # a level name when the label gave one (LEVELS in bot/triage/levels.py)
@@ -150,13 +153,15 @@ def fit_model(texts: Sequence[str], labels: Sequence[int], *, weights: Sequence[
     params = params or Params()
     y = np.asarray(labels, dtype=np.int64)
     w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    g = np.asarray([str(x) or f"#{i}" for i, x in enumerate(groups)] if groups is not None
-                   else [f"#{i}" for i in range(len(y))])
+    names = [str(x) or f"#{i}" for i, x in enumerate(groups)] if groups is not None else []
+    codes: dict[str, int] = {}
+    # group names as small integers: a NumPy array of long strings would be as wide as the longest one
+    g = np.asarray([codes.setdefault(n, len(codes)) for n in names] if names else range(len(y)), dtype=np.int64)
     langs = list(languages) if languages is not None else ["en"] * len(y)
     started = time.perf_counter()
     lex = lexicon_features(list(texts), langs)
-    featurizer = Featurizer(params).fit(texts, lex)
-    X = featurizer.transform(texts, lex)
+    featurizer = Featurizer(params)
+    X = featurizer.fit_transform(texts, lex)
     balanced = _class_balanced(y, w)
     oof = np.zeros(len(y))
     for train_idx, test_idx in _folds(y, g, seed):
