@@ -160,8 +160,8 @@ class Router:
             else:
                 await self._answer(s, texter, conv, reply)
             await Inbox.done(s, turn.ids, conv_id)
-            return "rasa" if reply is not None else "fail_open", last and await self.inbox.release_if_done(
-                texter_id, s)
+            released = last and await self.inbox.release_if_done(texter_id, s)
+        return ("rasa" if reply is not None else "fail_open"), released
 
     # ---- the steps -------------------------------------------------------------------------------------------
     async def _keyword(self, s: AsyncSession, texter: Texter, conv: Conversation | None, turn: Turn) -> bool:
