@@ -28,6 +28,7 @@ import yaml
 from sqlalchemy import func, select
 
 from bot.intake.questions import next_questions
+from bot.learning.quality import Agreement, quality_report
 from bot.settings import ROOT
 from bot.store.db import Database
 from bot.store.models import Conversation, Message, Survey, User
@@ -199,7 +200,7 @@ class Insights:
     surveys: Surveys
     load: Load
     referrals: Referrals
-    rater_agreement: Any = None  # filled by the labels store (issue: rater agreement) when it is there
+    rater_agreement: Agreement | None = None  # counselors' reports against supervisors' blind reviews (all time)
     notes: list[str] = field(default_factory=list)
 
 
@@ -409,6 +410,7 @@ async def insights(db: Database, start: datetime, end: datetime) -> Insights:
         surveys=await surveys_for(db, rows),
         load=await load_from(db, rows),
         referrals=referrals_from(rows),
+        rater_agreement=(await quality_report(db, disagreements_limit=0)).overall,
     )
 
 
@@ -424,6 +426,10 @@ def csv_rows(ins: Insights) -> list[tuple[str, str, str, Any]]:
                 ("wait", w.level, "p50_seconds", _r(w.p50)), ("wait", w.level, "p90_seconds", _r(w.p90)),
                 ("wait", w.level, "within_5_min", w.within_target)]
     out.append(("wait", "high+imminent", "share_within_5_min", _r(ins.waits.urgent_share, 4)))
+    if ins.rater_agreement is not None:
+        a = ins.rater_agreement
+        out += [("raters", "all", "reviewed", a.reviewed), ("raters", "all", "kappa", _r(a.kappa, 4)),
+                ("raters", "all", "percent_agreement", _r(a.percent, 2))]
     out += [("wait", "high+imminent", "not_within_5_min", cid) for cid in ins.waits.urgent_missed]
     i = ins.intake
     out += [("intake", "all", "started", i.started), ("intake", "all", "completed", i.completed),

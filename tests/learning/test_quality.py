@@ -88,3 +88,19 @@ async def test_review_sample_is_closed_labelled_unreviewed_and_never_the_reviewe
     with pytest.raises(labels.LabelError):
         await labels.record_review(store.db, target, sam, "high")  # once
     assert await quality.next_for_review(store.db, sam) is None
+
+
+async def test_the_insights_page_figures_carry_the_overall_rater_agreement(store: Store) -> None:
+    from datetime import timedelta
+
+    from bot.insights.figures import csv_rows, insights
+    from bot.store.models import utcnow
+
+    await _seed(store)
+    now = utcnow()
+    ins = await insights(store.db, now - timedelta(days=1), now + timedelta(days=1))
+    assert ins.rater_agreement.reviewed == 11
+    assert ins.rater_agreement.kappa == pytest.approx(28 / 94)
+    rows = {(section, measure): value for section, _, measure, value in csv_rows(ins)}
+    assert rows[("raters", "kappa")] == pytest.approx(28 / 94, abs=1e-4)
+    assert rows[("raters", "reviewed")] == 11
