@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from sqlalchemy import text
 
+from bot.handoff.live import QueueChanged
 from tests.console.conftest import ConsoleServer, add_user, start_console, stop_console
 from tests.console.test_live import collect, live
 from tests.support.databases import fresh_database
@@ -92,8 +93,8 @@ async def test_each_event_arrives_once(pair: tuple[ConsoleServer, ConsoleServer]
     a, b = pair
     sam, sam_csrf = await a.signed_in("sam")
     ws_sam = await live(sam, sam_csrf)
-    await b.gateway.hub.publish({"type": "queue", "conversation_id": "from-b", "state": "waiting"})
-    await a.gateway.hub.publish({"type": "queue", "conversation_id": "from-a", "state": "waiting"})
+    await b.gateway.hub.publish(QueueChanged("from-b", "waiting", "none", 0, None))
+    await a.gateway.hub.publish(QueueChanged("from-a", "waiting", "none", 0, None))
     events = [e for e in await collect(ws_sam, 1.5) if e["conversation_id"] in ("from-a", "from-b")]
     assert sorted(e["conversation_id"] for e in events) == ["from-a", "from-b"]
     await ws_sam.close()
@@ -114,6 +115,6 @@ async def test_bus_reconnects_after_its_connection_is_cut(pair: tuple[ConsoleSer
         raise AssertionError("the bus did not reconnect")
     sam, sam_csrf = await a.signed_in("sam")
     ws_sam = await live(sam, sam_csrf)
-    await b.gateway.hub.publish({"type": "queue", "conversation_id": "after-cut", "state": "waiting"})
+    await b.gateway.hub.publish(QueueChanged("after-cut", "waiting", "none", 0, None))
     await until(ws_sam, lambda e: e["conversation_id"] == "after-cut")
     await ws_sam.close()
