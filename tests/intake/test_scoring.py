@@ -105,9 +105,10 @@ def test_risk_and_handoff_texts_name_911_and_988(domain: dict[str, Any]) -> None
 
 
 def test_greeting_says_what_happens_next(domain: dict[str, Any]) -> None:
-    english, spanish = all_texts(domain, "utter_greet")
-    for words in ("automated", "counselor", "911", "STOP"):
-        assert words in english
+    english, spanish, *experiment_variants = all_texts(domain, "utter_greet")
+    for text in (english, *experiment_variants):  # a variant of an intake experiment keeps the safety words
+        for words in ("automated", "counselor", "911", "STOP"):
+            assert words in text
     for words in ("automático", "consejero", "911", "PARAR"):
         assert words in spanish
 
