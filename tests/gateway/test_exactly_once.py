@@ -57,7 +57,7 @@ async def test_a_turn_rasa_already_had_is_not_sent_again_and_its_reply_is_sent(
     env = gateway_env(tmp_path, database_url, gateway_port=free_port(), **base)
     async with in_process_gateway(env) as gw:
         sent = await fake_twilio.wait_for(PHONE, len(first.texts))
-        assert [m.body for m in sent] == first.texts
+        assert [m.body for m in sent][: len(first.texts)] == first.texts  # then, if it handed off, its place
         assert await eventually(lambda: _all_processed(gw))
     assert await _user_turns_carrying(rasa_stack.rasa_url, conv_id, msg.id) == 1
     assert [c.id for c in await conversations(gw.gateway.db)] == [conv_id]

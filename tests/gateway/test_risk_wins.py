@@ -54,7 +54,7 @@ async def test_a_blocked_number_not_at_risk_is_still_only_stored(gateway_without
     rows = await eventually(lambda: _all(gw, "ignored"))
     assert len(rows) == 1
     assert await _queued(gw) == []
-    assert [m.body for m in fake_twilio.to(PHONE)] == [replies.BLOCKED]
+    assert [m.body for m in await fake_twilio.wait_for(PHONE, 1)] == [replies.BLOCKED]
 
 
 async def _all(gw, status: str) -> list:

@@ -3,6 +3,7 @@ the REST turn's metadata as the gateway sends it, picks the conditional greeting
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
@@ -38,7 +39,8 @@ async def test_greeting_variants_through_rasa(rasa_stack, tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'exp.db'}"
     migrate(url)
     db = Database(url, pool_size=2)
-    exp = config.load(ROOT / "data" / "experiments.yml")
+    # The shipped experiment, switched on (it ships off: staff start it).
+    exp = [dataclasses.replace(e, active=True) for e in config.load(ROOT / "data" / "experiments.yml")]
     texts = greetings()
     seen: dict[str, int] = {"a": 0, "b": 0}
     try:
