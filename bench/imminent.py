@@ -16,7 +16,7 @@ from bot.handoff.queue import AgingRule, close, priority_sql
 from bot.privacy import Privacy
 from bot.settings import Settings
 from bot.store.db import Database, is_postgres, sync_url
-from bot.store.models import Conversation, Texter, utcnow
+from bot.store.models import CloseReason, Conversation, Texter, utcnow
 
 # Our own example texts; each is an attempt under way (the triage scores them "imminent").
 IMMINENT_TEXTS = (
@@ -90,7 +90,9 @@ async def probe_imminent(
                     break
                 await asyncio.sleep(POLL)
             if conv_id:
-                await close(db, conv_id, reason="bench", report=None, by_user_id=None)
+                async with db.transaction() as s:  # out of the way of the next probe
+                    conv = await s.get(Conversation, conv_id)
+                    await close(s, conv, CloseReason.COUNSELOR)
             else:
                 result.missed += 1
             await asyncio.sleep(spacing)
